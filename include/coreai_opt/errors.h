@@ -54,4 +54,10 @@ class InvalidArgumentError : public Error {
   using Error::Error;
 };
 
+/// A block size that does not divide the tensor dimension it blocks.
+class BlockSizeMismatchError : public InvalidArgumentError {
+ public:
+  using InvalidArgumentError::InvalidArgumentError;
+};
+
 }  // namespace coreai_opt

@@ -1,0 +1,58 @@
+// Public entry points of config I/O.
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "config/schema.h"
+#include "config/value.h"
+#include "coreai_opt/quantization/config.h"
+
+namespace coreai_opt {
+namespace quantization {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError("", "cannot open config file '" + path + "': " + std::strerror(errno));
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool looks_like_json(const std::string& path) {
+  return path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+}
+
+}  // namespace
+
+QuantizerConfig QuantizerConfig::from_yaml(const std::string& path) {
+  const std::string text = read_file(path);
+  // JSON is YAML, but JSON files get JSON error messages.
+  if (looks_like_json(path)) return from_json(text, path);
+  return from_yaml_string(text, path);
+}
+
+QuantizerConfig QuantizerConfig::from_yaml_string(const std::string& text,
+                                                  const std::string& source_name) {
+  return detail::decode_document(detail::parse_yaml(text, source_name), source_name);
+}
+
+QuantizerConfig QuantizerConfig::from_json(const std::string& text,
+                                           const std::string& source_name) {
+  return detail::decode_document(detail::parse_json(text, source_name), source_name);
+}
+
+std::string QuantizerConfig::to_yaml() const {
+  return detail::emit_yaml(detail::encode_document(*this));
+}
+
+std::string QuantizerConfig::to_json(int indent) const {
+  return detail::emit_json(detail::encode_document(*this), indent);
+}
+
+}  // namespace quantization
+}  // namespace coreai_opt
