@@ -56,3 +56,14 @@ std::string QuantizerConfig::to_json(int indent) const {
 
 }  // namespace quantization
 }  // namespace coreai_opt
+
+#include "coreai_opt/quantization/schema.h"
+
+namespace coreai_opt {
+namespace quantization {
+
+std::string config_json_schema() { return detail::json_schema(); }
+std::string config_key_reference_markdown() { return detail::key_reference_markdown(); }
+
+}  // namespace quantization
+}  // namespace coreai_opt

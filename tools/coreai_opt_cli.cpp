@@ -1,0 +1,152 @@
+// coreai-opt: command-line front end of coreai_opt.
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "coreai_opt/quantization/config.h"
+#include "coreai_opt/quantization/schema.h"
+
+namespace {
+
+using coreai_opt::ConfigError;
+using coreai_opt::quantization::QuantizerConfig;
+
+struct Command {
+  const char* name;
+  const char* summary;
+  const char* usage;
+  std::function<int(const std::vector<std::string>&)> run;
+};
+
+// `FILE:LINE:COL: error: PATH: message`, or `FILE: error: ...` without a line.
+void report(const std::string& file, const ConfigError& e) {
+  const auto& loc = e.location();
+  std::string where = loc.known() ? (loc.file.empty() ? file : loc.file) + ":" +
+                                        std::to_string(loc.line) + ":" + std::to_string(loc.column)
+                                  : file;
+  std::cerr << where << ": error: " << (e.path().empty() ? "" : e.path() + ": ") << e.message()
+            << "\n";
+}
+
+bool wants_help(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "-h" || a == "--help") return true;
+  }
+  return false;
+}
+
+int cmd_validate(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    std::cerr << "coreai-opt validate: no files given (usage: coreai-opt validate FILE...)\n";
+    return 2;
+  }
+  int bad = 0;
+  for (const auto& file : args) {
+    try {
+      QuantizerConfig::from_yaml(file);
+      std::cout << file << ": ok\n";
+    } catch (const ConfigError& e) {
+      report(file, e);
+      ++bad;
+    }
+  }
+  return bad ? 1 : 0;
+}
+
+int cmd_normalize(const std::vector<std::string>& args) {
+  bool yaml = false;
+  std::vector<std::string> files;
+  for (const auto& a : args) {
+    if (a == "--yaml") {
+      yaml = true;
+    } else {
+      files.push_back(a);
+    }
+  }
+  if (files.size() != 1) {
+    std::cerr << "coreai-opt normalize: expected exactly one FILE (usage: coreai-opt normalize "
+                 "[--yaml] FILE)\n";
+    return 2;
+  }
+  try {
+    const QuantizerConfig cfg = QuantizerConfig::from_yaml(files[0]);
+    std::cout << (yaml ? cfg.to_yaml() : cfg.to_json());
+  } catch (const ConfigError& e) {
+    report(files[0], e);
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_schema(const std::vector<std::string>& args) {
+  if (args.size() > 1 || (args.size() == 1 && args[0] != "--markdown")) {
+    std::cerr << "coreai-opt schema: unexpected argument (usage: coreai-opt schema [--markdown])\n";
+    return 2;
+  }
+  std::cout << (args.empty() ? coreai_opt::quantization::config_json_schema()
+                             : coreai_opt::quantization::config_key_reference_markdown());
+  return 0;
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"validate", "check config files; one compiler-style line per error",
+       "usage: coreai-opt validate FILE...\n\n"
+       "Loads each YAML (or .json) quantization config and reports every file that does not\n"
+       "load as `FILE:LINE:COL: error: CONFIG.PATH: message` on stderr. Exit status 0 when\n"
+       "all files are valid, 1 when any is not, 2 on a usage error.\n",
+       cmd_validate},
+      {"normalize", "print the fully defaulted config as canonical JSON",
+       "usage: coreai-opt normalize [--yaml] FILE\n\n"
+       "Prints the config with every default filled in: canonical JSON (dtypes as strings,\n"
+       "granularity as {type, axis, block_size}, computed spec fields included), or the same\n"
+       "as YAML with --yaml. Exit status 1 when the file is not a valid config.\n",
+       cmd_normalize},
+      {"schema", "print the JSON Schema of the config format (or its key reference)",
+       "usage: coreai-opt schema [--markdown]\n\n"
+       "Prints the JSON Schema (for editors) generated from the same tables the reader uses;\n"
+       "with --markdown, the reference table of every key instead.\n",
+       cmd_schema},
+  };
+  return table;
+}
+
+void print_help() {
+  std::cout << "usage: coreai-opt COMMAND [ARGS...]\n\n"
+               "Quantization configs for LibTorch models (the file format of the Python\n"
+               "coreai_opt library).\n\ncommands:\n";
+  for (const auto& c : commands()) {
+    std::printf("  %-10s %s\n", c.name, c.summary);
+  }
+  std::cout << "\nRun `coreai-opt COMMAND --help` for the arguments of a command.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    print_help();
+    return args.empty() ? 2 : 0;
+  }
+  for (const auto& c : commands()) {
+    if (args[0] == c.name) {
+      std::vector<std::string> rest(args.begin() + 1, args.end());
+      if (wants_help(rest)) {
+        std::cout << c.usage;
+        return 0;
+      }
+      try {
+        return c.run(rest);
+      } catch (const std::exception& e) {
+        std::cerr << "coreai-opt " << c.name << ": error: " << e.what() << "\n";
+        return 1;
+      }
+    }
+  }
+  std::cerr << "coreai-opt: unknown command '" << args[0] << "'; run `coreai-opt --help`\n";
+  return 2;
+}
