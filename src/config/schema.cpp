@@ -67,7 +67,7 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
       best = c;
     }
   }
-  return best.empty() ? "" : "; did you mean '" + best + "'?";
+  return best.empty() ? "." : "; did you mean '" + best + "'?";
 }
 
 std::string join_quoted(const std::vector<std::string>& xs) {
@@ -116,7 +116,7 @@ E want_choice(const Value& v, const std::string& path, const char* what,
     if (c.first == v.s) return c.second;
   }
   fail(path, "invalid " + std::string(what) + " '" + v.s + "'" + did_you_mean(v.s, names) +
-                 " (allowed: " + join_quoted(names) + ")",
+                 " Allowed: " + join_quoted(names) + ".",
        v);
 }
 
@@ -135,7 +135,7 @@ DType want_dtype(const Value& v, const std::string& path) {
   std::vector<std::string> names;
   for (DType d : kAllDTypes) names.emplace_back(dtype_name(d));
   fail(path, "Unsupported dtype: '" + s + "'" + did_you_mean(s, names) +
-                 ". Allowed dtypes: " + allowed_dtypes(),
+                 " Allowed dtypes: " + allowed_dtypes(),
        v);
 }
 
@@ -184,7 +184,7 @@ void decode_fields(const TypeSchema<T>& schema, const Value& v, T& out, const st
     }
     if (!field) {
       fail(path, "unknown key '" + key.s + "' in " + schema.name + did_you_mean(key.s, schema.names()) +
-                     " (allowed keys: " + join_quoted(schema.names()) + ")",
+                     " Allowed keys: " + join_quoted(schema.names()) + ".",
            key);
     }
     if (field->computed) {
@@ -416,7 +416,7 @@ const TypeSchema<QuantizationSpec>& spec_schema() {
                     v);
              }
              fail(p, "Unsupported dtype: '" + t + "'" + did_you_mean(t, {"float8_e8m0fnu"}) +
-                         ". Only null or float8_e8m0fnu are supported.",
+                         " Only null or float8_e8m0fnu are supported.",
                   v);
            },
            [](const S& s) {
@@ -836,7 +836,7 @@ const TypeSchema<QuantizerConfig>& quantizer_schema() {
                q.execution_mode = execution_mode_from_string(s);
              } catch (const InvalidArgumentError&) {
                fail(p, "invalid execution_mode '" + s + "'" + did_you_mean(s, {"graph", "eager"}) +
-                           " (allowed: 'graph', 'eager')",
+                           " Allowed: 'graph', 'eager'.",
                     v);
              }
            },
@@ -874,7 +874,7 @@ QuantizerConfig decode_document(const Value& doc, const std::string& file) {
            key);
     } else {
       fail("", "unexpected top-level key '" + k + "'" + did_you_mean(k, top) +
-                   " (allowed: 'quantization_config', 'quantization_spec')",
+                   " Allowed: 'quantization_config', 'quantization_spec'.",
            key);
     }
   }
