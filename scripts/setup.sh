@@ -36,7 +36,7 @@ fi
 # without dependencies, then only the shared libraries the dynamic loader cannot
 # find are installed from their own wheels.
 py() { "$venv/bin/python" "$@"; }
-pip_install() { "$venv/bin/python" -m pip install --quiet --no-input "$@"; }
+pip_install() { "$venv/bin/python" -m pip install --quiet --no-input --no-warn-conflicts "$@"; }
 
 if [ ! -x "$venv/bin/python" ]; then
   log "creating $venv"

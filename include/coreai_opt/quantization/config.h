@@ -14,6 +14,7 @@
 
 #include "coreai_opt/detail/ordered_map.h"
 #include "coreai_opt/errors.h"
+#include "coreai_opt/quantization/module_types.h"
 #include "coreai_opt/quantization/spec.h"
 
 namespace coreai_opt {
@@ -174,6 +175,11 @@ struct ModuleTarget {
 inline ModuleTarget module_type(std::string fqn) {
   return ModuleTarget(ModuleTarget::Kind::kType, std::move(fqn));
 }
+/// Typed form: `module_type<torch::nn::Linear>()` (see set_module_type<M>).
+template <class M>
+ModuleTarget module_type() {
+  return ModuleTarget(ModuleTarget::Kind::kType, ModuleTypeKey<M>::get());
+}
 
 /// `QuantizerConfig::presets.w4()` etc.: weight-only configs for the whole model.
 struct QuantizerConfigPresets {
@@ -214,6 +220,12 @@ class QuantizerConfig {
   /// its position.
   QuantizerConfig& set_module_type(const std::string& type_name,
                                    std::optional<ModuleQuantizerConfig> config);
+  /// Typed form: `set_module_type<torch::nn::Linear>(cfg)`. Needs
+  /// `coreai_opt/torch/module_types.h` (or another ModuleTypeKey specialisation).
+  template <class M>
+  QuantizerConfig& set_module_type(std::optional<ModuleQuantizerConfig> config) {
+    return set_module_type(ModuleTypeKey<M>::get(), std::move(config));
+  }
   /// Sets the config of a module name regex (nullopt = disabled).
   QuantizerConfig& set_module_name(const std::string& name_regex,
                                    std::optional<ModuleQuantizerConfig> config);
