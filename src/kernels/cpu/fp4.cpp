@@ -1,0 +1,180 @@
+// Highway kernels for fp4 e2m1 and MXFP4 (format/fp4.h, format/e8m0.h, kernels/fp4.h).
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/fp4.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+
+#include <hwy/highway.h>
+
+#include "coreai_opt/kernels/fp4.h"
+#include "kernels/cpu/minifloat-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace coreai_opt {
+namespace kernels {
+namespace HWY_NAMESPACE {
+namespace {
+
+using mf::DF;
+using mf::DI;
+using mf::VF;
+
+// Codes of a chunk are produced into an L1-resident buffer and then packed.
+constexpr std::size_t kChunk = 2048;
+
+// Encodes x[0, count) against one E8M0 scale code into out[0, count) (one code per byte).
+void EncodeMxPiece(const float* x, std::uint8_t* out, std::size_t count, std::uint32_t code) {
+  const DF d;
+  const hn::Rebind<std::uint8_t, DF> d8;
+  if (code == 0xFF) {  // NaN scale: r = x / NaN is NaN, and NaN encodes as 0
+    std::memset(out, 0, count);
+    return;
+  }
+  // scale = 2^(code - 127). For code <= 253 its reciprocal is a normal float, so the
+  // multiplication gives the bits of the division; code 254 divides.
+  float scale, inv;
+  const std::uint32_t sbits = code << 23, ibits = (254u - code) << 23;
+  std::memcpy(&scale, &sbits, 4);
+  std::memcpy(&inv, &ibits, 4);
+  const mf::ScaleVecs s{hn::Set(d, scale), hn::Set(d, inv)};
+  ForEachVector(d, 0, count, [&](std::size_t i, std::size_t n) {
+    const VF xv = LoadN(d, x + i, n);
+    const VF r = code <= 253 ? mf::Scaled<true>(xv, s) : mf::Scaled<false>(xv, s);
+    StoreN(d8, hn::DemoteTo(d8, mf::Encode<E2M1Traits>(d, r)), out + i, n);
+  });
+}
+
+// E8M0 code of a block from the largest |x| bit pattern: integer max of the magnitude bits
+// orders NaN above infinity above every finite value, so a non-finite block shows up as
+// exponent field 255 and everything else follows the floor rule: max(e_field - 2, 1).
+std::uint32_t MxScaleCode(const float* x, std::size_t count) {
+  const DF d;
+  const DI di;
+  const auto magmask = hn::Set(di, 0x7FFFFFFF);
+  auto acc = hn::Zero(di);
+  ForEachVector(d, 0, count, [&](std::size_t i, std::size_t n) {
+    acc = hn::Max(acc, hn::And(hn::BitCast(di, LoadN(d, x + i, n)), magmask));
+  });
+  const auto bits = static_cast<std::uint32_t>(hn::GetLane(hn::MaxOfLanes(di, acc)));
+  const std::uint32_t e_field = bits >> 23;
+  if (e_field == 0xFF) return 0xFF;
+  return e_field > 3 ? e_field - 2 : 1;
+}
+
+}  // namespace
+
+void Fp4FakeQuantize(const float* x, float* y, std::uint8_t* mask, std::size_t begin,
+                     std::size_t end, const FloatQuantParams& p) {
+  mf::FakeQuantize<E2M1Traits>(x, y, mask, begin, end, p);
+}
+
+void Fp4QuantizePacked(const float* x, std::uint8_t* packed, std::size_t begin,
+                       std::size_t end, const FloatQuantParams& p) {
+  HWY_ALIGN std::uint8_t buf[kChunk];
+  for (std::size_t c = begin; c < end; c += kChunk) {
+    const std::size_t n = std::min(kChunk, end - c);
+    mf::Quantize<E2M1Traits>(x, buf, c, c, c + n, p);
+    PackNibbles(buf, packed + c / 2, n / 2);
+    if (n % 2 != 0) packed[(c + n) / 2] = static_cast<std::uint8_t>(buf[n - 1] & 0x0F);
+  }
+}
+
+void Fp4DequantizePacked(const std::uint8_t* packed, float* y, std::size_t begin,
+                         std::size_t end, const FloatQuantParams& p) {
+  HWY_ALIGN std::uint8_t buf[kChunk + 2];
+  for (std::size_t c = begin; c < end; c += kChunk) {
+    const std::size_t n = std::min(kChunk, end - c);
+    UnpackNibbles<false>(packed + c / 2, buf, (n + 1) / 2);
+    mf::Dequantize<E2M1Traits>(buf, c, y, c, c + n, p);
+  }
+}
+
+void Mxfp4Quantize(const float* x, std::uint8_t* packed, std::uint8_t* scale_codes,
+                   std::size_t begin, std::size_t end, std::size_t block_size) {
+  HWY_ALIGN std::uint8_t buf[kChunk];
+  if (block_size <= kChunk) {
+    const std::size_t chunk = kChunk / block_size * block_size;
+    for (std::size_t c = begin; c < end; c += chunk) {
+      const std::size_t n = std::min(chunk, end - c);
+      for (std::size_t j = 0; j < n; j += block_size) {
+        const std::uint32_t code = MxScaleCode(x + c + j, block_size);
+        scale_codes[(c + j) / block_size] = static_cast<std::uint8_t>(code);
+        EncodeMxPiece(x + c + j, buf + j, block_size, code);
+      }
+      PackNibbles(buf, packed + c / 2, n / 2);
+    }
+    return;
+  }
+  for (std::size_t b0 = begin; b0 < end; b0 += block_size) {
+    const std::uint32_t code = MxScaleCode(x + b0, block_size);
+    scale_codes[b0 / block_size] = static_cast<std::uint8_t>(code);
+    for (std::size_t j = 0; j < block_size; j += kChunk) {
+      const std::size_t n = std::min(kChunk, block_size - j);
+      EncodeMxPiece(x + b0 + j, buf, n, code);
+      PackNibbles(buf, packed + (b0 + j) / 2, n / 2);
+    }
+  }
+}
+
+void Mxfp4Dequantize(const std::uint8_t* packed, const std::uint8_t* scale_codes, float* y,
+                     std::size_t begin, std::size_t end, std::size_t block_size) {
+  const DF d;
+  const DI di;
+  const hn::Rebind<std::uint8_t, DF> d8;
+  HWY_ALIGN std::uint8_t buf[kChunk];
+  for (std::size_t b0 = begin; b0 < end; b0 += block_size) {
+    const std::uint8_t code = scale_codes[b0 / block_size];
+    // 2^(code - 127): code 0 is the float subnormal 2^-127, 0xFF NaN.
+    const std::uint32_t sbits = code == 0xFF ? 0x7FC00000u : (code == 0 ? 0x00400000u : std::uint32_t{code} << 23);
+    float scale;
+    std::memcpy(&scale, &sbits, 4);
+    const VF s = hn::Set(d, scale);
+    for (std::size_t j = 0; j < block_size; j += kChunk) {
+      const std::size_t n = std::min(kChunk, block_size - j);
+      UnpackNibbles<false>(packed + (b0 + j) / 2, buf, n / 2);
+      ForEachVector(d, 0, n, [&](std::size_t i, std::size_t count) {
+        const auto c = hn::PromoteTo(di, LoadN(d8, buf + i, count));
+        StoreN(d, hn::Mul(mf::Decode<E2M1Traits>(d, c), s), y + b0 + j + i, count);
+      });
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace kernels
+}  // namespace coreai_opt
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace coreai_opt {
+namespace kernels {
+
+HWY_EXPORT(Fp4FakeQuantize);
+HWY_EXPORT(Fp4QuantizePacked);
+HWY_EXPORT(Fp4DequantizePacked);
+HWY_EXPORT(Mxfp4Quantize);
+HWY_EXPORT(Mxfp4Dequantize);
+
+void fp4_fake_quantize(const float* x, float* y, std::uint8_t* mask, std::size_t begin,
+                       std::size_t end, const FloatQuantParams& p) {
+  HWY_DYNAMIC_DISPATCH(Fp4FakeQuantize)(x, y, mask, begin, end, p);
+}
+void fp4_quantize_packed(const float* x, std::uint8_t* packed, std::size_t begin,
+                         std::size_t end, const FloatQuantParams& p) {
+  HWY_DYNAMIC_DISPATCH(Fp4QuantizePacked)(x, packed, begin, end, p);
+}
+void fp4_dequantize_packed(const std::uint8_t* packed, float* y, std::size_t begin,
+                           std::size_t end, const FloatQuantParams& p) {
+  HWY_DYNAMIC_DISPATCH(Fp4DequantizePacked)(packed, y, begin, end, p);
+}
+void mxfp4_quantize(const float* x, std::uint8_t* packed, std::uint8_t* scale_codes,
+                    std::size_t begin, std::size_t end, std::size_t block_size) {
+  HWY_DYNAMIC_DISPATCH(Mxfp4Quantize)(x, packed, scale_codes, begin, end, block_size);
+}
+void mxfp4_dequantize(const std::uint8_t* packed, const std::uint8_t* scale_codes, float* y,
+                      std::size_t begin, std::size_t end, std::size_t block_size) {
+  HWY_DYNAMIC_DISPATCH(Mxfp4Dequantize)(packed, scale_codes, y, begin, end, block_size);
+}
+
+}  // namespace kernels
+}  // namespace coreai_opt
+#endif  // HWY_ONCE
