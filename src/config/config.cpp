@@ -54,9 +54,10 @@ void normalize_spec_map(SpecMap& map, const std::string& path) {
       }
       k = TensorKey(static_cast<std::int64_t>(std::stoll(key.name())));
     } else if (!key.is_index() && key.name().empty()) {
-      throw ConfigError(path, "empty tensor key; allowed: an index, a name or '*'");
+      throw ConfigError(spec_key_path(path, key), "empty tensor key; allowed: an index, a name or '*'");
     } else if (key.is_index() && key.index() < 0) {
-      throw ConfigError(path, "tensor index must be >= 0, got " + std::to_string(key.index()));
+      throw ConfigError(spec_key_path(path, key),
+                        "tensor index must be >= 0, got " + std::to_string(key.index()));
     }
     if (out.contains(k)) {
       // Name the two original spellings, as the reference does.
@@ -72,7 +73,9 @@ void normalize_spec_map(SpecMap& map, const std::string& path) {
           break;
         }
       }
-      throw ConfigError(path, "Key collision detected: keys " + first + " and " + key.repr() +
+      // Reported at the second spelling, where the collision happens.
+      throw ConfigError(spec_key_path(path, key),
+                        "Key collision detected: keys " + first + " and " + key.repr() +
                                   " both convert to " + std::to_string(k.index()));
     }
     std::optional<QuantizationSpec> s = spec;

@@ -24,11 +24,12 @@ struct DecodeContext {
   void note(const std::string& path, const Value& v) {
     if (v.loc.known()) locations.emplace_back(path, v.loc);
   }
-  /// Location of `path`, or of its closest recorded ancestor.
+  /// Location of `path`, or of its closest recorded ancestor. The first record
+  /// of a path wins: for keyed entries that is the key, recorded before its value.
   SourceLocation locate(std::string path) const {
     while (true) {
-      for (auto it = locations.rbegin(); it != locations.rend(); ++it) {
-        if (it->first == path) return it->second;
+      for (const auto& rec : locations) {
+        if (rec.first == path) return rec.second;
       }
       const auto cut = path.find_last_of(".[");
       if (cut == std::string::npos || cut == 0) return SourceLocation{};
@@ -60,14 +61,18 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
   std::string best;
   std::size_t best_d = std::max<std::size_t>(2, word.size() / 3) + 1;
+  bool tie = false;
   for (const auto& c : candidates) {
     const std::size_t d = edit_distance(word, c);
     if (d < best_d) {
       best_d = d;
       best = c;
+      tie = false;
+    } else if (d == best_d && !best.empty()) {
+      tie = true;  // two equally close candidates: a hint would be arbitrary
     }
   }
-  return best.empty() ? "." : "; did you mean '" + best + "'?";
+  return best.empty() || tie ? "." : "; did you mean '" + best + "'?";
 }
 
 std::string join_quoted(const std::vector<std::string>& xs) {
@@ -130,7 +135,10 @@ std::string allowed_dtypes() {
 }
 
 DType want_dtype(const Value& v, const std::string& path) {
-  const std::string& s = want_string(v, path);
+  if (!v.is_string()) {
+    fail(path, "expected a dtype name, got " + v.describe() + ". Allowed dtypes: " + allowed_dtypes(), v);
+  }
+  const std::string& s = v.s;
   if (auto d = dtype_from_name(s)) return *d;
   std::vector<std::string> names;
   for (DType d : kAllDTypes) names.emplace_back(dtype_name(d));
@@ -302,7 +310,8 @@ Value computed_check(const Value& v, const std::string& p, const std::string& fi
     std::string shown = expected.is_string() ? "'" + expected.s + "'"
                         : expected.is_int()  ? std::to_string(expected.i)
                                              : format_number(expected.f);
-    fail(p, field + " is computed from dtype and qscheme (" + shown + " here), got " +
+    const char* from = field == "quant_min" || field == "quant_max" ? "dtype and qscheme" : "dtype";
+    fail(p, field + " is computed from " + from + " (" + shown + " here), got " +
                 v.describe() + "; remove it or correct it",
          v);
   }
@@ -444,7 +453,7 @@ const TypeSchema<QuantizationSpec>& spec_schema() {
            [](const S& s) { return Value::string(std::string(s.target_dtype())); }, true},
           {"quant_min", "Computed: smallest quantized value.", R"({"type": "number"})",
            [](const Value& v, S& s, const std::string& p, DecodeContext&) {
-             computed_check(v, p, "quant_min", Value::number(s.quant_min()));
+             computed_check(v, p, "quant_min", is_float(s.dtype) ? Value::number(s.quant_min()) : Value::integer(static_cast<std::int64_t>(s.quant_min())));
            },
            [](const S& s) {
              return is_float(s.dtype) ? Value::number(s.quant_min())
@@ -453,7 +462,7 @@ const TypeSchema<QuantizationSpec>& spec_schema() {
            true},
           {"quant_max", "Computed: largest quantized value.", R"({"type": "number"})",
            [](const Value& v, S& s, const std::string& p, DecodeContext&) {
-             computed_check(v, p, "quant_max", Value::number(s.quant_max()));
+             computed_check(v, p, "quant_max", is_float(s.dtype) ? Value::number(s.quant_max()) : Value::integer(static_cast<std::int64_t>(s.quant_max())));
            },
            [](const S& s) {
              return is_float(s.dtype) ? Value::number(s.quant_max())
@@ -626,7 +635,7 @@ detail::OrderedMap<std::string, OpQuantizerConfig> decode_op_map(const Value& v,
                                                                  const char* what) {
   detail::OrderedMap<std::string, OpQuantizerConfig> out;
   if (v.is_null()) return out;
-  if (!v.is_map()) fail(path, std::string("expected a mapping of ") + what + " to OpQuantizerConfig, got " + v.describe(), v);
+  if (!v.is_map()) fail(path, std::string("expected a mapping of ") + what + "s to OpQuantizerConfig, got " + v.describe(), v);
   for (const auto& [key, val] : v.entries) {
     if (!key.is_string()) {
       fail(path, std::string(what) + " keys must be strings, got " + key.describe() +
@@ -679,13 +688,13 @@ const TypeSchema<ModuleQuantizerConfig>& module_schema() {
           {"op_type_config", "Op type (linear, conv2d, add, softmax, ...) -> OpQuantizerConfig or null (op disabled); later entries win.",
            kOpMapSchema,
            [](const Value& v, M& m, const std::string& p, DecodeContext& ctx) {
-             m.op_type_config = decode_op_map(v, p, ctx, "op types");
+             m.op_type_config = decode_op_map(v, p, ctx, "op type");
            },
            [](const M& m) { return encode_op_map(m.op_type_config); }},
           {"op_name_config", "Op name regex (full match) -> OpQuantizerConfig or null; later entries win.",
            kOpMapSchema,
            [](const Value& v, M& m, const std::string& p, DecodeContext& ctx) {
-             m.op_name_config = decode_op_map(v, p, ctx, "op names");
+             m.op_name_config = decode_op_map(v, p, ctx, "op name");
            },
            [](const M& m) { return encode_op_map(m.op_name_config); }},
           {"module_input_spec", "Module input index or '*' -> spec, applied at the module boundary; not inherited.",
@@ -745,7 +754,7 @@ detail::OrderedMap<std::string, ModuleQuantizerConfig> decode_module_map(
   detail::OrderedMap<std::string, ModuleQuantizerConfig> out;
   if (v.is_null()) return out;
   if (!v.is_map()) {
-    fail(path, std::string("expected a mapping of ") + what + " to ModuleQuantizerConfig, got " +
+    fail(path, std::string("expected a mapping of ") + what + "s to ModuleQuantizerConfig, got " +
                    v.describe(),
          v);
   }
@@ -795,7 +804,7 @@ const TypeSchema<QuantizerConfig>& quantizer_schema() {
            "a C++ qualified name) -> ModuleQuantizerConfig or null (disabled).",
            kModuleMapSchema,
            [](const Value& v, Q& q, const std::string& p, DecodeContext& ctx) {
-             q.module_type_configs = decode_module_map(v, p, ctx, "module types");
+             q.module_type_configs = decode_module_map(v, p, ctx, "module type");
            },
            [](const Q& q) { return encode_module_map(q.module_type_configs); }},
           {"module_name_configs",
@@ -803,7 +812,7 @@ const TypeSchema<QuantizerConfig>& quantizer_schema() {
            "null; later entries win.",
            kModuleMapSchema,
            [](const Value& v, Q& q, const std::string& p, DecodeContext& ctx) {
-             q.module_name_configs = decode_module_map(v, p, ctx, "module names");
+             q.module_name_configs = decode_module_map(v, p, ctx, "module name");
            },
            [](const Q& q) { return encode_module_map(q.module_name_configs); }},
           {"preserved_attributes", "Graph mode: attribute names kept on the prepared model, or null.",

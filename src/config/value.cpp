@@ -17,7 +17,8 @@ namespace detail {
 std::string Value::describe() const {
   switch (kind) {
     case Kind::kNull: return "null";
-    case Kind::kBool: return std::string("a boolean (") + (b ? "true" : "false") + ")";
+    case Kind::kBool:
+      return std::string("a boolean (") + (s.empty() ? (b ? "true" : "false") : s) + ")";
     case Kind::kInt: return "an integer (" + std::to_string(i) + ")";
     case Kind::kFloat: return "a number (" + format_number(f) + ")";
     case Kind::kString: return "a string '" + s + "'";
@@ -62,6 +63,7 @@ Value resolve_plain(const std::string& text, const SourceLocation& loc) {
     const char c = text[0];
     v = Value::boolean(c == 'y' || c == 'Y' || c == 't' || c == 'T' ||
                        ((c == 'o' || c == 'O') && (text[1] == 'n' || text[1] == 'N')));
+    v.s = text;  // the original spelling, for messages (`yes`)
   } else if (std::regex_match(text, kInt)) {
     std::string t = strip_underscores(text);
     bool neg = false;
@@ -141,6 +143,13 @@ std::string key_text(const Value& k) {
   return k.kind == Value::Kind::kString ? "'" + k.s + "'" : k.describe();
 }
 
+void check_collection_tag(const YAML::Node& node, const char* plain_tag, const SourceLocation& loc) {
+  const std::string& tag = node.Tag();
+  if (!tag.empty() && tag != "?" && tag != "!" && tag != plain_tag) {
+    throw ConfigError("", "unsupported YAML tag '" + tag + "'", loc);
+  }
+}
+
 Value convert(const YAML::Node& node, const std::string& file, int depth) {
   const SourceLocation loc = location_of(node.Mark(), file);
   if (depth > kMaxDepth) throw ConfigError("", "document nests too deeply", loc);
@@ -168,12 +177,14 @@ Value convert(const YAML::Node& node, const std::string& file, int depth) {
       throw ConfigError("", "unsupported YAML tag '" + tag + "'", loc);
     }
     case YAML::NodeType::Sequence: {
+      check_collection_tag(node, "tag:yaml.org,2002:seq", loc);
       Value v = Value::seq();
       v.loc = loc;
       for (const auto& item : node) v.push(convert(item, file, depth + 1));
       return v;
     }
     case YAML::NodeType::Map: {
+      check_collection_tag(node, "tag:yaml.org,2002:map", loc);
       Value v = Value::map();
       v.loc = loc;
       std::vector<Value> merges;
@@ -198,7 +209,11 @@ Value convert(const YAML::Node& node, const std::string& file, int depth) {
                               key.loc);
           }
         }
-        v.entries.emplace_back(std::move(key), convert(kv.second, file, depth + 1));
+        Value val = convert(kv.second, file, depth + 1);
+        // An empty value (`key:` and nothing) has no position of its own; yaml-cpp
+        // reports the next token's. Point at the key instead.
+        if (val.is_null() && (val.loc.line != key.loc.line || !val.loc.known())) val.loc = key.loc;
+        v.entries.emplace_back(std::move(key), std::move(val));
       }
       // Explicit keys win over merged ones; earlier merge sources win over later.
       for (const auto& m : merges) merge_into(v, m, loc);
@@ -208,6 +223,34 @@ Value convert(const YAML::Node& node, const std::string& file, int depth) {
   return Value::null();
 }
 
+// The first line up to `last_line` (1-based) whose indentation contains a tab.
+int tab_indented_line(const std::string& text, int last_line) {
+  int line = 1;
+  bool at_indent = true;
+  for (char c : text) {
+    if (line > last_line) break;
+    if (c == '\n') {
+      ++line;
+      at_indent = true;
+    } else if (at_indent && c == '\t') {
+      return line;
+    } else if (c != ' ') {
+      at_indent = false;
+    }
+  }
+  return 0;
+}
+
+std::string explain_yaml_error(const std::string& msg) {
+  if (msg == "end of map flow not found") return "a '{' mapping is never closed with '}'";
+  if (msg == "end of sequence flow not found") return "a '[' list is never closed with ']'";
+  if (msg == "illegal map value") {
+    return "illegal map value (check the indentation, and that each key is followed by ': ')";
+  }
+  if (msg == "end of map not found") return "end of mapping not found (check the indentation)";
+  return msg;
+}
+
 }  // namespace
 
 Value parse_yaml(const std::string& text, const std::string& file) {
@@ -215,7 +258,13 @@ Value parse_yaml(const std::string& text, const std::string& file) {
   try {
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
-    throw ConfigError("", "invalid YAML: " + e.msg, location_of(e.mark, file));
+    const int tab_line = tab_indented_line(text, e.mark.line + 1);
+    if (tab_line > 0) {
+      throw ConfigError("", "invalid YAML: tab character used for indentation; YAML allows only "
+                            "spaces",
+                        SourceLocation{file, tab_line, 1});
+    }
+    throw ConfigError("", "invalid YAML: " + explain_yaml_error(e.msg), location_of(e.mark, file));
   } catch (const YAML::Exception& e) {
     throw ConfigError("", std::string("invalid YAML: ") + e.what(), location_of(e.mark, file));
   }
