@@ -4,6 +4,7 @@
 #include <string>
 
 #include "config/path.h"
+#include "coreai_opt/warnings.h"
 
 namespace coreai_opt {
 namespace quantization {
@@ -150,7 +151,10 @@ ExecutionMode execution_mode_from_string(std::string_view s) {
   if (s == "eager") return ExecutionMode::kEager;
   std::string lower(s);
   for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  if (lower == "pt2e") return ExecutionMode::kGraph;  // deprecated spelling of graph
+  if (lower == "pt2e") {
+    warn("execution_mode '" + std::string(s) + "' is deprecated; use 'graph'");
+    return ExecutionMode::kGraph;
+  }
   throw InvalidArgumentError("'" + std::string(s) +
                              "' is not a valid ExecutionMode; allowed: 'graph', 'eager'");
 }

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "coreai_opt/quantization/config.h"
+#include "coreai_opt/warnings.h"
 
 namespace coreai_opt::quantization {
 namespace {
@@ -360,7 +361,12 @@ TEST(Setters, ChainAndKeepPosition) {
   EXPECT_EQ(c.module_name_configs.begin()->second, ModuleQuantizerConfig::presets.w8());
   c.set_execution_mode("eager");
   EXPECT_EQ(c.execution_mode, ExecutionMode::kEager);
-  c.set_execution_mode("PT2E");  // deprecated alias of graph
+  {
+    WarningCollector warnings;
+    c.set_execution_mode("PT2E");  // deprecated alias of graph
+    ASSERT_EQ(warnings.messages().size(), 1u);
+    EXPECT_EQ(warnings.messages()[0], "execution_mode 'PT2E' is deprecated; use 'graph'");
+  }
   EXPECT_EQ(c.execution_mode, ExecutionMode::kGraph);
   EXPECT_THROW(c.set_execution_mode("fast"), InvalidArgumentError);
 }
