@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -870,6 +871,84 @@ TEST(ResolutionStateSpec, OwnersAreSearchedNameThenTypeThenGlobal) {
   EXPECT_FALSE(
       resolve(cfg, encoder_model()).module_state_spec_for({{"enc.0", "bias"}}).has_value());
   EXPECT_THROW(rp.module_state_spec_for({{"nope", "weight"}}), InvalidArgumentError);
+}
+
+// ------------------------------------------------------------- docs
+
+// The worked example of docs/resolution.md.
+constexpr const char* kWorkedExampleYaml = R"(
+quantization_config:
+  global_config:
+    op_type_config:
+      add:
+  module_type_configs:
+    torch.nn.modules.linear.Linear:
+      op_input_spec:
+      op_output_spec:
+  module_name_configs:
+    "enc\\..*":
+      op_name_config:
+        linear_1:
+    "enc":
+      module_input_spec:
+        0: {dtype: int8}
+)";
+
+ModelDescription worked_example_model() {
+  ModelDescription m;
+  m.add_module("", kNet)
+      .add_module("enc", kSequential)
+      .add_module("enc.0", kLinear)
+      .add_module("enc.1", kLinear)
+      .add_module("head", kLinear);
+  m.add_op("add", "add", "")
+      .add_op("linear", "linear", "enc.0")
+      .add_op("linear_1", "linear", "enc.1")
+      .add_op("linear_2", "linear", "head");
+  return m;
+}
+
+TEST(ResolutionDocs, WorkedExample) {
+  const QuantizerConfig cfg = QuantizerConfig::from_yaml_string(kWorkedExampleYaml);
+  const Resolution r = resolve(cfg, worked_example_model());
+  EXPECT_EQ(r.module("").provenance(), "global_config");
+  EXPECT_EQ(r.module("enc").provenance(), R"(module_name_configs["enc"])");
+  EXPECT_TRUE(r.module("enc").config->has_module_level_specs());
+  EXPECT_EQ(r.module("enc.0").provenance(), R"(module_name_configs["enc"] (inherited from "enc"))");
+  EXPECT_EQ(r.module("enc.1").provenance(), R"(module_name_configs["enc"] (inherited from "enc"))");
+  EXPECT_FALSE(r.module("enc.1").config->has_module_level_specs());
+  EXPECT_EQ(r.module("head").provenance(),
+            R"(module_type_configs["torch.nn.modules.linear.Linear"])");
+  EXPECT_EQ(r.op("add").provenance(), R"(global_config > op_type_config["add"])");
+  EXPECT_TRUE(r.op("add").config->is_disabled());
+  EXPECT_EQ(r.op("linear").provenance(), R"(module_name_configs["enc"] > op_*_spec)");
+  EXPECT_EQ(r.op("linear_1").provenance(), R"(module_name_configs["enc"] > op_*_spec)");
+  EXPECT_EQ(*r.op("linear_1").config, OpQuantizerConfig());  // quantized after all
+  EXPECT_EQ(r.op("linear_2").provenance(),
+            R"(module_type_configs["torch.nn.modules.linear.Linear"] > op_*_spec)");
+  EXPECT_TRUE(r.op("linear_2").config->op_input_spec.empty());
+
+  std::vector<std::string> unmatched;
+  for (const KeyUsage& u : r.unmatched_keys()) unmatched.push_back(u.rule());
+  EXPECT_THAT(unmatched,
+              ElementsAre(R"(module_name_configs["enc\..*"] > op_name_config["linear_1"])"));
+  const auto shadowed = std::find_if(r.key_usage().begin(), r.key_usage().end(),
+                                     [](const KeyUsage& u) { return u.key == R"(enc\..*)"; });
+  ASSERT_NE(shadowed, r.key_usage().end());
+  EXPECT_EQ(shadowed->matched, 2u);
+  EXPECT_EQ(shadowed->decided, 0u);
+
+  // The intended order: the child pattern after the parent.
+  QuantizerConfig fixed = cfg;
+  fixed.module_name_configs.clear();
+  fixed.set_module_name("enc", *cfg.module_name_configs.get("enc"))
+      .set_module_name(R"(enc\..*)", *cfg.module_name_configs.get(R"(enc\..*)"));
+  const Resolution rf = resolve(fixed, worked_example_model());
+  EXPECT_EQ(rf.op("linear_1").provenance(),
+            R"(module_name_configs["enc\..*"] > op_name_config["linear_1"])");
+  EXPECT_TRUE(rf.op("linear_1").config->is_disabled());
+  EXPECT_EQ(rf.op("linear").provenance(), R"(module_name_configs["enc\..*"] > op_*_spec)");
+  EXPECT_TRUE(rf.unmatched_keys().empty());
 }
 
 // ------------------------------------------------------------ provenance
