@@ -261,10 +261,14 @@ bool full_match(const std::string& text, const std::regex& re, const std::string
 
 }  // namespace
 
-Resolution Resolution::resolve(const QuantizerConfig& config, const ModelDescription& model) {
+Resolution Resolution::resolve(const QuantizerConfig& raw_config, const ModelDescription& model) {
   if (model.objects_.empty()) {
     throw InvalidArgumentError("the model description has no modules; register the root '' first");
   }
+  // Public fields may have been set without validation: check and normalise
+  // (digit keys, regexes, the global_config rule) on a copy.
+  QuantizerConfig config = raw_config;
+  config.validate();
   Resolution r;
 
   // ---- 1. Modules in pre-order. Walking every path (duplicates included) in
@@ -380,12 +384,6 @@ Resolution Resolution::resolve(const QuantizerConfig& config, const ModelDescrip
     const std::string path = detail::path_field(kRoot, "global_config");
     const ModuleQuantizerConfig global =
         config.global_config ? *config.global_config : ModuleQuantizerConfig::disabled();
-    if (global.has_module_level_specs()) {
-      throw ConfigError(path,
-                        "global_config cannot have module_input_spec, module_output_spec, or "
-                        "module_state_spec; they are only allowed in module_type_configs and "
-                        "module_name_configs");
-    }
     make_entry(ModuleConfigLevel::kGlobal, "", global, path);
   }
   const std::size_t first_type = r.entries_.size();

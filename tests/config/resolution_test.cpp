@@ -760,7 +760,7 @@ TEST(ResolutionErrors, InvalidModuleNameRegexAndGlobalModuleSpecs) {
     resolve(global, encoder_model());
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_EQ(e.path(), "quantization_config.global_config");
+    EXPECT_EQ(e.path(), "quantization_config.global_config.module_state_spec");
     EXPECT_THAT(e.message(), StartsWith("global_config cannot have module_input_spec, "
                                         "module_output_spec, or module_state_spec"));
   }

@@ -29,6 +29,7 @@ class TensorKey {
   TensorKey(int index) : value_(std::int64_t{index}) {}  // NOLINT(google-explicit-constructor)
   TensorKey(std::string name) : value_(std::move(name)) {}  // NOLINT(google-explicit-constructor)
   TensorKey(const char* name) : value_(std::string(name)) {}  // NOLINT(google-explicit-constructor)
+  TensorKey(std::nullptr_t) = delete;
 
   bool is_index() const { return std::holds_alternative<std::int64_t>(value_); }
   std::int64_t index() const { return std::get<std::int64_t>(value_); }
