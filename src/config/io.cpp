@@ -65,5 +65,15 @@ namespace quantization {
 std::string config_json_schema() { return detail::json_schema(); }
 std::string config_key_reference_markdown() { return detail::key_reference_markdown(); }
 
+std::string spec_to_json(const QuantizationSpec& spec, int indent) {
+  std::string out = detail::emit_json(detail::encode_spec(spec), indent);
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+QuantizationSpec spec_from_json(const std::string& text) {
+  return detail::decode_spec_value(detail::parse_json(text, "<spec>"), "spec", "<spec>");
+}
+
 }  // namespace quantization
 }  // namespace coreai_opt

@@ -908,6 +908,19 @@ QuantizerConfig decode_document(const Value& doc, const std::string& file) {
   return cfg;
 }
 
+Value encode_spec(const QuantizationSpec& spec) { return encode_fields(spec_schema(), spec); }
+
+QuantizationSpec decode_spec_value(const Value& v, const std::string& path, const std::string& file) {
+  DecodeContext ctx{file, {}};
+  const QuantizationSpec spec = decode_spec(v, path, ctx);
+  try {
+    return spec.validated(path);
+  } catch (const ConfigError& e) {
+    if (e.location().known()) throw;
+    throw ConfigError(e.path(), e.message(), ctx.locate(e.path()));
+  }
+}
+
 Value encode_document(const QuantizerConfig& config) {
   Value doc = Value::map();
   doc.add(kRoot, encode_fields(quantizer_schema(), config));

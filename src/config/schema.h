@@ -19,6 +19,12 @@ quantization::QuantizerConfig decode_document(const Value& doc, const std::strin
 /// `{quantization_config: {...}}` in canonical form (every field written).
 Value encode_document(const quantization::QuantizerConfig& config);
 
+/// One spec in canonical form (the QuantizationSpec mapping of the file format).
+Value encode_spec(const quantization::QuantizationSpec& spec);
+/// Decodes and validates one spec mapping; errors name `path`.
+quantization::QuantizationSpec decode_spec_value(const Value& v, const std::string& path,
+                                                 const std::string& file);
+
 /// JSON Schema (draft 2020-12) of the file format, for editors.
 std::string json_schema();
 /// Markdown tables of every key of every config type.
