@@ -356,7 +356,7 @@ const TypeSchema<QuantizationSpec>& spec_schema() {
           {"fake_quantize_cls", "Fake-quantize implementation: default.", R"({"enum": ["default"]})",
            [](const Value& v, S& s, const std::string& p, DecodeContext&) {
              s.fake_quantize_cls =
-                 want_choice(v, p, "fake_quantize_cls", choices_of({FakeQuantizeImpl::kDefault}));
+                 want_choice(v, p, "fake_quantize_cls", choices_of({FakeQuantizeClass::kDefault}));
            },
            [](const S& s) { return Value::string(std::string(to_string(s.fake_quantize_cls))); }},
           {"qparam_calculator_cls",

@@ -21,7 +21,7 @@ std::string_view to_string(QParamCalculator v) {
   return "?";
 }
 std::string_view to_string(RangeCalculator) { return "minmax"; }
-std::string_view to_string(FakeQuantizeImpl) { return "default"; }
+std::string_view to_string(FakeQuantizeClass) { return "default"; }
 std::string_view to_string(ScaleDType) { return "float8_e8m0fnu"; }
 std::string_view to_string(QuantizationScheme v) {
   switch (v) {

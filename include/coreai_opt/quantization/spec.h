@@ -65,14 +65,14 @@ enum class QParamCalculator : std::uint8_t { kDefault, kStatic, kMovingAverage, 
 /// How the range of a block is observed (only min/max exists).
 enum class RangeCalculator : std::uint8_t { kMinMax };
 /// The fake-quantize implementation (only the default exists).
-enum class FakeQuantizeImpl : std::uint8_t { kDefault };
+enum class FakeQuantizeClass : std::uint8_t { kDefault };
 /// Dtype of scales other than plain float: E8M0 power-of-two scales (MX).
 enum class ScaleDType : std::uint8_t { kFloat8E8M0FNU };
 
 /// Registry names (`"static"`, `"moving_average"`, ...), as in the Python package.
 std::string_view to_string(QParamCalculator v);
 std::string_view to_string(RangeCalculator v);
-std::string_view to_string(FakeQuantizeImpl v);
+std::string_view to_string(FakeQuantizeClass v);
 std::string_view to_string(ScaleDType v);
 std::string_view to_string(QuantizationScheme v);
 std::string_view to_string(QuantizationFormulation v);
@@ -86,7 +86,7 @@ struct QuantizationSpec {
   QuantizationScheme qscheme = QuantizationScheme::kSymmetric;
   QuantizationFormulation qformulation = QuantizationFormulation::kZp;
   Granularity granularity = PerTensorGranularity();
-  FakeQuantizeImpl fake_quantize_cls = FakeQuantizeImpl::kDefault;
+  FakeQuantizeClass fake_quantize_cls = FakeQuantizeClass::kDefault;
   QParamCalculator qparam_calculator_cls = QParamCalculator::kDefault;
   RangeCalculator range_calculator_cls = RangeCalculator::kMinMax;
   /// Fixed [min, max] replacing the observed bound where set; min <= 0 <= max.

@@ -1,0 +1,310 @@
+// The fake-quantization point shared by the eager and graph quantizers: observer,
+// qparams and quantize-dequantize (reference §2.1 - §2.8), with all state in tensors.
+#include "coreai_opt/torch/fake_quantize.h"
+
+#include <torch/library.h>
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "coreai_opt/errors.h"
+#include "coreai_opt/kernels/blockwise.h"
+#include "coreai_opt/kernels/qparams.h"
+#include "coreai_opt/quantization/axis_defaults.h"
+#include "coreai_opt/quantization/schema.h"
+#include "coreai_opt/torch/ops.h"
+#include "coreai_opt/warnings.h"
+
+namespace coreai_opt {
+namespace quantization {
+
+namespace {
+
+const char* role_name(TensorRole r) { return r == TensorRole::kWeight ? "weight" : "activation"; }
+
+std::string granularity_text(const Granularity& g) {
+  std::string out(to_string(g.type));
+  if (g.axis) out += " axis " + std::to_string(*g.axis);
+  if (!g.block_size.empty()) {
+    out += " block_size ";
+    if (g.block_size_is_list) out += "[";
+    for (std::size_t i = 0; i < g.block_size.size(); ++i) {
+      out += (i ? ", " : "") + std::to_string(g.block_size[i]);
+    }
+    if (g.block_size_is_list) out += "]";
+  }
+  return out;
+}
+
+// The block-size list of `g` for a tensor of `shape` (reference get_block_size).
+std::vector<std::int64_t> block_size_for(const Granularity& g, const std::vector<std::int64_t>& shape) {
+  switch (g.type) {
+    case GranularityType::kPerTensor: return kernels::per_tensor_block_size(shape);
+    case GranularityType::kPerChannel: return kernels::per_channel_block_size(shape, g.axis);
+    case GranularityType::kPerBlock:
+      if (g.block_size_is_list) return kernels::per_block_block_size(shape, g.block_size);
+      return kernels::per_block_block_size(shape, g.block_size.at(0), g.axis);
+  }
+  return kernels::per_tensor_block_size(shape);
+}
+
+kernels::RangeCalculator calculator_for(const FakeQuantizeConfig& c) {
+  switch (c.spec.qparam_calculator_cls) {
+    case QParamCalculator::kStatic: return kernels::RangeCalculator::kStatic;
+    case QParamCalculator::kMovingAverage: return kernels::RangeCalculator::kMovingAverage;
+    case QParamCalculator::kGlobalMinMax: return kernels::RangeCalculator::kGlobalMinMax;
+    case QParamCalculator::kDefault: break;
+  }
+  return c.role == TensorRole::kWeight ? kernels::RangeCalculator::kStatic
+                                       : kernels::RangeCalculator::kMovingAverage;
+}
+
+kernels::ParamPrecision precision_of(at::ScalarType t) {
+  if (t == at::kBFloat16) return kernels::ParamPrecision::kBFloat16;
+  if (t == at::kHalf) return kernels::ParamPrecision::kFloat16;
+  return kernels::ParamPrecision::kFloat32;
+}
+
+std::int64_t flag(const at::Tensor& state, FakeQuantizeStateIndex i) {
+  if (state.device().is_cpu()) return state.data_ptr<std::int64_t>()[i];
+  return state[i].item<std::int64_t>();
+}
+
+void set_flag(at::Tensor& state, FakeQuantizeStateIndex i, std::int64_t v) {
+  if (state.device().is_cpu()) {
+    state.data_ptr<std::int64_t>()[i] = v;
+  } else {
+    state[i].fill_(v);
+  }
+}
+
+at::Tensor to_cpu_float(const at::Tensor& t) {
+  return t.detach().to(at::kCPU, at::kFloat).contiguous();
+}
+
+// Observes x and recomputes the qparams (no gradient). Returns false when the
+// granularity's blocks do not divide x: the point is then disabled.
+void observe(const at::Tensor& x, FakeQuantizeTensors& t, const FakeQuantizeConfig& c,
+             const std::vector<std::int64_t>& block) {
+  at::NoGradGuard no_grad;
+  const auto param_shape = kernels::param_shape(x.sizes().vec(), block);
+  const bool initialized = flag(t.state, kInitialized) != 0;
+  if (initialized && t.running_min.sizes().vec() != param_shape) {
+    throw InvalidArgumentError("fake quantization observed a tensor whose parameter shape " +
+                               c10::str(at::IntArrayRef(param_shape)) + " differs from the " +
+                               "one it was initialised with " + c10::str(t.running_min.sizes()));
+  }
+  // Per-block range in x's dtype, as the reference computes it.
+  auto [amin, amax] = ops::block_minmax(x.detach(), block);
+  const at::Tensor amin_f = to_cpu_float(amin);
+  const at::Tensor amax_f = to_cpu_float(amax);
+  const auto n = static_cast<std::size_t>(amin_f.numel());
+
+  kernels::FloatRange fr;
+  if (c.spec.float_range[0]) fr.min = static_cast<float>(*c.spec.float_range[0]);
+  if (c.spec.float_range[1]) fr.max = static_cast<float>(*c.spec.float_range[1]);
+  const kernels::ParamPrecision precision = precision_of(x.scalar_type());
+  std::vector<float> new_min(n), new_max(n);
+  kernels::observed_range(amin_f.data_ptr<float>(), amax_f.data_ptr<float>(), n, fr,
+                          new_min.data(), new_max.data());
+  for (std::size_t i = 0; i < n; ++i) {  // observed bounds live in x's dtype
+    new_min[i] = kernels::round_to_precision(new_min[i], precision);
+    new_max[i] = kernels::round_to_precision(new_max[i], precision);
+  }
+
+  at::Tensor run_min = initialized ? to_cpu_float(t.running_min) : at::empty(param_shape, at::kFloat);
+  at::Tensor run_max = initialized ? to_cpu_float(t.running_max) : at::empty(param_shape, at::kFloat);
+  kernels::update_running_range(calculator_for(c), static_cast<float>(c.spec.averaging_constant),
+                                precision, initialized, new_min.data(), new_max.data(), n,
+                                run_min.data_ptr<float>(), run_max.data_ptr<float>());
+
+  kernels::QParamsConfig qc;
+  qc.dtype = c.spec.dtype;
+  qc.scheme = c.spec.qscheme;
+  qc.formulation = c.spec.qformulation;
+  qc.scale_kind = c.spec.effective_scale_dtype() ? kernels::ScaleKind::kE8M0 : kernels::ScaleKind::kFloat;
+  qc.precision = precision;
+  at::Tensor scale = at::empty(param_shape, at::kFloat);
+  at::Tensor zp = at::zeros(param_shape, at::kInt);
+  at::Tensor minval = at::zeros(param_shape, at::kFloat);
+  kernels::choose_qparams(qc, run_min.data_ptr<float>(), run_max.data_ptr<float>(), n,
+                          scale.data_ptr<float>(), zp.data_ptr<std::int32_t>(),
+                          minval.data_ptr<float>());
+
+  const auto store = [&](at::Tensor& dst, const at::Tensor& src) {
+    dst.resize_(param_shape);
+    dst.copy_(src);
+  };
+  store(t.running_min, run_min);
+  store(t.running_max, run_max);
+  store(t.scale, scale);
+  store(t.zero_point, zp);
+  store(t.minval, minval);
+  set_flag(t.state, kInitialized, 1);
+}
+
+// Parsed configs of the graph op, by their text (a graph carries a handful).
+std::shared_ptr<const FakeQuantizeConfig> cached_config(const std::string& text) {
+  static std::mutex mu;
+  static std::unordered_map<std::string, std::shared_ptr<const FakeQuantizeConfig>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(text);
+  if (it != cache.end()) return it->second;
+  auto cfg = std::make_shared<const FakeQuantizeConfig>(FakeQuantizeConfig::decode(text));
+  cache.emplace(text, cfg);
+  return cfg;
+}
+
+at::Tensor fake_quant_forward_op(const at::Tensor& x, at::Tensor& running_min,
+                                 at::Tensor& running_max, at::Tensor& scale, at::Tensor& zero_point,
+                                 at::Tensor& minval, at::Tensor& state, c10::string_view config,
+                                 c10::string_view what) {
+  FakeQuantizeTensors t{running_min, running_max, scale, zero_point, minval, state};
+  return fake_quant_forward(x, t, *cached_config(std::string(config)), std::string(what));
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ FakeQuantizeConfig
+
+FakeQuantizeConfig FakeQuantizeConfig::make(const QuantizationSpec& spec, TensorRole role,
+                                            const std::string& what) {
+  FakeQuantizeConfig c;
+  try {
+    c.spec = spec.validated();
+  } catch (const ConfigError& e) {
+    throw InvalidArgumentError(what + ": invalid quantization spec: " + e.what());
+  }
+  c.role = role;
+  if (needs_default_axis(c.spec.granularity)) {
+    throw InvalidArgumentError(what + ": " + std::string(to_string(c.spec.granularity.type)) +
+                               " granularity has no axis; resolve the default axis of the "
+                               "consuming module first or give an explicit axis");
+  }
+  return c;
+}
+
+std::string FakeQuantizeConfig::encode() const {
+  return std::string("{\"role\":\"") + role_name(role) + "\",\"spec\":" + spec_to_json(spec) + "}";
+}
+
+FakeQuantizeConfig FakeQuantizeConfig::decode(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw InvalidArgumentError("malformed fake-quantize config '" + text + "': " + e.what());
+  }
+  if (!j.is_object() || !j.contains("role") || !j.contains("spec") || !j["role"].is_string()) {
+    throw InvalidArgumentError("malformed fake-quantize config '" + text +
+                               "': expected {\"role\": ..., \"spec\": {...}}");
+  }
+  const std::string role = j["role"].get<std::string>();
+  if (role != "weight" && role != "activation") {
+    throw InvalidArgumentError("malformed fake-quantize config: role '" + role +
+                               "' (allowed: weight, activation)");
+  }
+  QuantizationSpec spec;
+  try {
+    spec = spec_from_json(j["spec"].dump());
+  } catch (const ConfigError& e) {
+    throw InvalidArgumentError(std::string("malformed fake-quantize config: ") + e.what());
+  }
+  return make(spec, role == "weight" ? TensorRole::kWeight : TensorRole::kActivation);
+}
+
+// ------------------------------------------------------------ FakeQuantizeTensors
+
+FakeQuantizeTensors FakeQuantizeTensors::fresh() {
+  FakeQuantizeTensors t;
+  t.running_min = at::empty({0}, at::kFloat);
+  t.running_max = at::empty({0}, at::kFloat);
+  t.scale = at::empty({0}, at::kFloat);
+  t.zero_point = at::empty({0}, at::kInt);
+  t.minval = at::empty({0}, at::kFloat);
+  t.state = at::zeros({4}, at::kLong);
+  t.state[kObserverEnabled] = 1;
+  t.state[kFakeQuantEnabled] = 1;
+  return t;
+}
+
+// ------------------------------------------------------------ the step
+
+at::Tensor fake_quant_forward(const at::Tensor& x, FakeQuantizeTensors& t,
+                              const FakeQuantizeConfig& config, const std::string& what) {
+  TORCH_CHECK(t.state.defined() && t.state.numel() == 4 && t.state.scalar_type() == at::kLong,
+              "fake quantization of ", what, ": state must be an int64 tensor of 4 flags");
+  TORCH_CHECK(at::isFloatingType(x.scalar_type()),
+              "fake quantization of ", what, " needs a floating-point tensor, got ",
+              x.scalar_type());
+  if (flag(t.state, kDisabled) != 0) return x;
+  std::vector<std::int64_t> block;
+  try {
+    block = block_size_for(config.spec.granularity, x.sizes().vec());
+  } catch (const BlockSizeMismatchError& e) {
+    warn("Tensor (target: " + what + ") incompatible with block size configuration (" +
+         granularity_text(config.spec.granularity) + "): " + e.what() + ". Skipping quantization.");
+    set_flag(t.state, kDisabled, 1);
+    return x;
+  } catch (const InvalidArgumentError& e) {
+    throw InvalidArgumentError("fake quantization of " + what + ": " + e.what());
+  }
+  if (flag(t.state, kObserverEnabled) != 0) observe(x, t, config, block);
+  if (flag(t.state, kFakeQuantEnabled) == 0) return x;
+  if (flag(t.state, kInitialized) == 0) {
+    throw InvalidArgumentError("fake quantization of " + what +
+                               " has no qparams yet: run a forward pass with its observer "
+                               "enabled (calibration) before enabling fake quantization");
+  }
+  const bool is_int = !is_float(config.spec.dtype);
+  const bool minval_form = is_int && config.spec.qformulation == QuantizationFormulation::kMinval;
+  std::optional<at::Tensor> zp, mv;
+  if (is_int && !minval_form) zp = t.zero_point;
+  if (minval_form) mv = t.minval;
+  return ops::fake_quantize(x, t.scale, zp, mv, block, config.spec.dtype,
+                            static_cast<std::int64_t>(config.spec.quant_min()),
+                            static_cast<std::int64_t>(config.spec.quant_max()));
+}
+
+// ------------------------------------------------------------ FakeQuantizeImpl
+
+FakeQuantizeImpl::FakeQuantizeImpl(FakeQuantizeConfig config, std::string what)
+    : config_(std::move(config)), what_(std::move(what)), t_(FakeQuantizeTensors::fresh()) {
+  register_all();
+}
+
+void FakeQuantizeImpl::register_all() {
+  t_.running_min = register_buffer("running_min", t_.running_min);
+  t_.running_max = register_buffer("running_max", t_.running_max);
+  t_.scale = register_buffer("scale", t_.scale);
+  t_.zero_point = register_buffer("zero_point", t_.zero_point);
+  t_.minval = register_buffer("minval", t_.minval);
+  t_.state = register_buffer("state", t_.state);
+}
+
+at::Tensor FakeQuantizeImpl::forward(const at::Tensor& x) {
+  return fake_quant_forward(x, t_, config_, what_);
+}
+
+void FakeQuantizeImpl::enable_observer(bool on) { set_flag(t_.state, kObserverEnabled, on ? 1 : 0); }
+void FakeQuantizeImpl::enable_fake_quant(bool on) {
+  set_flag(t_.state, kFakeQuantEnabled, on ? 1 : 0);
+}
+bool FakeQuantizeImpl::observer_enabled() const { return flag(t_.state, kObserverEnabled) != 0; }
+bool FakeQuantizeImpl::fake_quant_enabled() const {
+  return flag(t_.state, kFakeQuantEnabled) != 0;
+}
+bool FakeQuantizeImpl::disabled() const { return flag(t_.state, kDisabled) != 0; }
+bool FakeQuantizeImpl::initialized() const { return flag(t_.state, kInitialized) != 0; }
+
+}  // namespace quantization
+}  // namespace coreai_opt
+
+TORCH_LIBRARY_FRAGMENT(coreai_opt, m) {
+  m.def(
+      "fake_quant_forward(Tensor x, Tensor(a!) running_min, Tensor(b!) running_max, "
+      "Tensor(c!) scale, Tensor(d!) zero_point, Tensor(e!) minval, Tensor(f!) state, "
+      "str config, str what='tensor') -> Tensor",
+      &coreai_opt::quantization::fake_quant_forward_op);
+}
