@@ -20,6 +20,12 @@ namespace kernels {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// Forces a lambda to be inlined into its caller: the per-run and per-vector bodies are
+// tiny, and a call per 32-element block would cost more than the block's arithmetic.
+#ifndef COREAI_OPT_LAMBDA_INLINE
+#define COREAI_OPT_LAMBDA_INLINE __attribute__((always_inline))
+#endif
+
 // Largest vector in floats (and bytes) of any target; sizes the tail buffers.
 constexpr std::size_t kMaxFloatLanes = HWY_MAX_BYTES / sizeof(float);
 
@@ -85,12 +91,14 @@ HWY_INLINE void StoreMask01(D d, hn::Mask<D> m, std::uint8_t* p, std::size_t cou
 template <class Body>
 HWY_INLINE void ForEachRun(std::size_t begin, std::size_t end, std::size_t run_length,
                            Body&& body) {
-  std::size_t i = begin;
-  while (i < end) {
-    const std::size_t b = i / run_length;
-    const std::size_t stop = std::min(end, (b + 1) * run_length);
+  if (begin >= end) return;
+  std::size_t b = begin / run_length;  // one division; later runs just step
+  std::size_t stop = std::min(end, (b + 1) * run_length);
+  body(begin, stop, b);
+  for (std::size_t i = stop; i < end; i = stop) {
+    ++b;
+    stop = std::min(end, i + run_length);
     body(i, stop, b);
-    i = stop;
   }
 }
 

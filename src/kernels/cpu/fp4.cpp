@@ -60,6 +60,80 @@ std::uint32_t MxScaleCode(const float* x, std::size_t count) {
   return e_field > 3 ? e_field - 2 : 1;
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// MXFP4 with 32-element blocks, whole vectors per block: codes are packed in registers
+// (N int32 codes -> N/2 bytes) instead of going through a byte buffer.
+using DU16 = hn::Rebind<std::uint16_t, DF>;          // N lanes, half width
+using DU32H = hn::Repartition<std::uint32_t, DU16>;  // N/2 lanes
+using DI32H = hn::RebindToSigned<DU32H>;
+using DU8H = hn::Rebind<std::uint8_t, DU32H>;         // N/2 lanes
+
+void Mxfp4Quantize32(const float* x, std::uint8_t* packed, std::uint8_t* scale_codes,
+                     std::size_t begin, std::size_t end) {
+  const DF d;
+  const DI di;
+  const DU16 du16;
+  const DU32H du32h;
+  const DI32H di32h;
+  const DU8H du8h;
+  const std::size_t n = hn::Lanes(d);
+  const auto magmask = hn::Set(di, 0x7FFFFFFF);
+  const auto lo4 = hn::Set(du32h, 0x0Fu);
+  const auto hi4 = hn::Set(du32h, 0xF0u);
+  for (std::size_t b0 = begin; b0 < end; b0 += 32) {
+    auto acc = hn::Zero(di);
+    for (std::size_t j = 0; j < 32; j += n) {
+      acc = hn::Max(acc, hn::And(hn::BitCast(di, hn::LoadU(d, x + b0 + j)), magmask));
+    }
+    const auto bits = static_cast<std::uint32_t>(hn::GetLane(hn::MaxOfLanes(di, acc)));
+    const std::uint32_t e_field = bits >> 23;  // see MxScaleCode
+    const std::uint32_t code = e_field == 0xFF ? 0xFFu : (e_field > 3 ? e_field - 2 : 1u);
+    scale_codes[b0 / 32] = static_cast<std::uint8_t>(code);
+    if (code == 0xFF) {
+      std::memset(packed + b0 / 2, 0, 16);
+      continue;
+    }
+    // Finite blocks have code <= 252, so 2^(127 - code) is a normal float and the product
+    // equals the division by the scale.
+    const std::uint32_t ibits = (254u - code) << 23;
+    float inv;
+    std::memcpy(&inv, &ibits, 4);
+    const auto vinv = hn::Set(d, inv);
+    for (std::size_t j = 0; j < 32; j += n) {
+      const auto codes = mf::Encode<E2M1Traits>(d, hn::Mul(hn::LoadU(d, x + b0 + j), vinv));
+      const auto w = hn::BitCast(du32h, hn::DemoteTo(du16, codes));
+      const auto pk = hn::Or(hn::And(w, lo4), hn::And(hn::ShiftRight<12>(w), hi4));
+      hn::StoreU(hn::DemoteTo(du8h, hn::BitCast(di32h, pk)), du8h, packed + (b0 + j) / 2);
+    }
+  }
+}
+
+void Mxfp4Dequantize32(const std::uint8_t* packed, const std::uint8_t* scale_codes, float* y,
+                       std::size_t begin, std::size_t end) {
+  const DF d;
+  const DI di;
+  const DU16 du16;
+  const DU32H du32h;
+  const DU8H du8h;
+  const std::size_t n = hn::Lanes(d);
+  const auto lo4 = hn::Set(du32h, 0x0Fu);
+  for (std::size_t b0 = begin; b0 < end; b0 += 32) {
+    const std::uint8_t code = scale_codes[b0 / 32];
+    const std::uint32_t sbits =
+        code == 0xFF ? 0x7FC00000u : (code == 0 ? 0x00400000u : std::uint32_t{code} << 23);
+    float scale;
+    std::memcpy(&scale, &sbits, 4);
+    const auto s = hn::Set(d, scale);
+    for (std::size_t j = 0; j < 32; j += n) {
+      const auto w = hn::PromoteTo(du32h, hn::LoadU(du8h, packed + (b0 + j) / 2));
+      const auto pair = hn::Or(hn::And(w, lo4), hn::ShiftLeft<16>(hn::And(hn::ShiftRight<4>(w), lo4)));
+      const auto c = hn::PromoteTo(di, hn::BitCast(du16, pair));
+      hn::StoreU(hn::Mul(mf::Decode<E2M1Traits>(d, c), s), d, y + b0 + j);
+    }
+  }
+}
+#endif  // HWY_TARGET != HWY_SCALAR
+
 }  // namespace
 
 void Fp4FakeQuantize(const float* x, float* y, std::uint8_t* mask, std::size_t begin,
@@ -90,6 +164,12 @@ void Fp4DequantizePacked(const std::uint8_t* packed, float* y, std::size_t begin
 
 void Mxfp4Quantize(const float* x, std::uint8_t* packed, std::uint8_t* scale_codes,
                    std::size_t begin, std::size_t end, std::size_t block_size) {
+#if HWY_TARGET != HWY_SCALAR
+  if (block_size == 32 && 32 % hn::Lanes(DF()) == 0) {
+    Mxfp4Quantize32(x, packed, scale_codes, begin, end);
+    return;
+  }
+#endif
   HWY_ALIGN std::uint8_t buf[kChunk];
   if (block_size <= kChunk) {
     const std::size_t chunk = kChunk / block_size * block_size;
@@ -117,6 +197,12 @@ void Mxfp4Quantize(const float* x, std::uint8_t* packed, std::uint8_t* scale_cod
 
 void Mxfp4Dequantize(const std::uint8_t* packed, const std::uint8_t* scale_codes, float* y,
                      std::size_t begin, std::size_t end, std::size_t block_size) {
+#if HWY_TARGET != HWY_SCALAR
+  if (block_size == 32 && 32 % hn::Lanes(DF()) == 0) {
+    Mxfp4Dequantize32(packed, scale_codes, y, begin, end);
+    return;
+  }
+#endif
   const DF d;
   const DI di;
   const hn::Rebind<std::uint8_t, DF> d8;

@@ -43,11 +43,11 @@ HWY_INLINE ParamVecs ElementParams(DF d, const IntQuantParams& p, std::size_t i,
 }
 
 template <bool kMinval>
-HWY_INLINE ParamVecs BlockParams(DF d, const IntQuantParams& p, std::size_t b) {
+HWY_INLINE ParamVecs BlockParams(DF d, const IntQuantParams& p, std::size_t b, bool recip) {
   ParamVecs l;
   const float s = p.scale[b];
   l.scale = hn::Set(d, s);
-  l.inv_scale = hn::Set(d, 1.0f / s);
+  l.inv_scale = recip ? hn::Set(d, 1.0f / s) : l.scale;
   if (kMinval) {
     l.qoff = hn::Set(d, static_cast<float>(p.quant_min));
     l.foff = hn::Set(d, p.minval[b]);
@@ -75,19 +75,21 @@ HWY_INLINE void ForEachParamVector(const IntQuantParams& p, std::size_t begin, s
                                    F&& f) {
   const DF d;
   if (p.run_length == 1) {
-    ForEachVector(d, begin, end, [&](std::size_t i, std::size_t count) {
+    ForEachVector(d, begin, end, [&](std::size_t i, std::size_t count) COREAI_OPT_LAMBDA_INLINE {
       f(std::false_type(), i, count, ElementParams<kMinval>(d, p, i, count));
     });
     return;
   }
-  ForEachRun(begin, end, p.run_length, [&](std::size_t i0, std::size_t i1, std::size_t b) {
-    const ParamVecs l = BlockParams<kMinval>(d, p, b);
-    if (HasExactReciprocal(p.scale[b])) {
-      ForEachVector(d, i0, i1, [&](std::size_t i, std::size_t count) {
+  // Short runs: the scalar reciprocal and its check cost more than they save.
+  const bool try_recip = p.run_length >= 4 * hn::Lanes(d);
+  ForEachRun(begin, end, p.run_length, [&](std::size_t i0, std::size_t i1, std::size_t b) COREAI_OPT_LAMBDA_INLINE {
+    const ParamVecs l = BlockParams<kMinval>(d, p, b, try_recip);
+    if (try_recip && HasExactReciprocal(p.scale[b])) {
+      ForEachVector(d, i0, i1, [&](std::size_t i, std::size_t count) COREAI_OPT_LAMBDA_INLINE {
         f(std::true_type(), i, count, l);
       });
     } else {
-      ForEachVector(d, i0, i1, [&](std::size_t i, std::size_t count) {
+      ForEachVector(d, i0, i1, [&](std::size_t i, std::size_t count) COREAI_OPT_LAMBDA_INLINE {
         f(std::false_type(), i, count, l);
       });
     }
@@ -101,7 +103,7 @@ void FakeQuantizeT(const float* x, float* y, std::uint8_t* mask, std::size_t beg
   const VF qmin = hn::Set(d, static_cast<float>(p.quant_min));
   const VF qmax = hn::Set(d, static_cast<float>(p.quant_max));
   ForEachParamVector<kMinval>(p, begin, end, [&](auto recip, std::size_t i, std::size_t count,
-                                                 const ParamVecs& l) {
+                                                 const ParamVecs& l) COREAI_OPT_LAMBDA_INLINE {
     const VF r = RoundedCode<kMinval, decltype(recip)::value>(d, LoadN(d, x + i, count), l);
     const VF q = hn::Min(hn::Max(r, qmin), qmax);
     VF out = hn::Add(hn::Mul(hn::Sub(q, l.qoff), l.scale), l.foff);
@@ -125,7 +127,7 @@ void QuantizeT(const float* x, std::uint8_t* out, std::size_t out_base, std::siz
   const VF qmax = hn::Set(d, static_cast<float>(p.quant_max));
   const bool is_signed = p.quant_min < 0;
   ForEachParamVector<kMinval>(p, begin, end, [&](auto recip, std::size_t i, std::size_t count,
-                                                 const ParamVecs& l) {
+                                                 const ParamVecs& l) COREAI_OPT_LAMBDA_INLINE {
     const VF r = RoundedCode<kMinval, decltype(recip)::value>(d, LoadN(d, x + i, count), l);
     VF q = hn::Min(hn::Max(r, qmin), qmax);
     q = hn::IfThenElse(hn::IsNaN(r), l.qoff, q);
@@ -148,7 +150,7 @@ void DequantizeT(const std::uint8_t* in, std::size_t in_base, float* y, std::siz
   const hn::Rebind<std::uint8_t, DF> d8u;
   const bool is_signed = p.quant_min < 0;
   ForEachParamVector<kMinval>(p, begin, end, [&](auto, std::size_t i, std::size_t count,
-                                                 const ParamVecs& l) {
+                                                 const ParamVecs& l) COREAI_OPT_LAMBDA_INLINE {
     const auto raw = LoadN(d8u, in + (i - in_base), count);
     const auto qi = is_signed ? hn::PromoteTo(di, hn::BitCast(d8s, raw)) : hn::PromoteTo(di, raw);
     const VF q = hn::ConvertTo(d, qi);

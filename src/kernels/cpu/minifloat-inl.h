@@ -50,21 +50,22 @@ HWY_INLINE void ForEachScaleVector(const FloatQuantParams& p, std::size_t begin,
                                    std::size_t end, F&& f) {
   const DF d;
   if (p.run_length == 1) {
-    ForEachVector(d, begin, end, [&](std::size_t i, std::size_t count) {
+    ForEachVector(d, begin, end, [&](std::size_t i, std::size_t count) COREAI_OPT_LAMBDA_INLINE {
       const VF s = LoadN(d, p.scale + i, count);
       f(std::false_type(), i, count, ScaleVecs{s, s});
     });
     return;
   }
-  ForEachRun(begin, end, p.run_length, [&](std::size_t i0, std::size_t i1, std::size_t b) {
+  const bool try_recip = p.run_length >= 4 * hn::Lanes(d);  // see int.cpp
+  ForEachRun(begin, end, p.run_length, [&](std::size_t i0, std::size_t i1, std::size_t b) COREAI_OPT_LAMBDA_INLINE {
     const float s = p.scale[b];
-    const ScaleVecs sv{hn::Set(d, s), hn::Set(d, 1.0f / s)};
-    if (HasExactReciprocal(s)) {
-      ForEachVector(d, i0, i1, [&](std::size_t i, std::size_t n) {
+    const ScaleVecs sv{hn::Set(d, s), hn::Set(d, try_recip ? 1.0f / s : s)};
+    if (try_recip && HasExactReciprocal(s)) {
+      ForEachVector(d, i0, i1, [&](std::size_t i, std::size_t n) COREAI_OPT_LAMBDA_INLINE {
         f(std::true_type(), i, n, sv);
       });
     } else {
-      ForEachVector(d, i0, i1, [&](std::size_t i, std::size_t n) {
+      ForEachVector(d, i0, i1, [&](std::size_t i, std::size_t n) COREAI_OPT_LAMBDA_INLINE {
         f(std::false_type(), i, n, sv);
       });
     }
@@ -118,7 +119,7 @@ void FakeQuantize(const float* x, float* y, std::uint8_t* mask, std::size_t begi
   const VF hi = hn::Set(d, T::kMax);
   const VF lo = hn::Neg(hi);
   ForEachScaleVector(p, begin, end, [&](auto recip, std::size_t i, std::size_t count,
-                                        const ScaleVecs& s) {
+                                        const ScaleVecs& s) COREAI_OPT_LAMBDA_INLINE {
     const VF r = Scaled<decltype(recip)::value>(LoadN(d, x + i, count), s);
     const VF a = hn::Min(hn::Abs(r), hi);
     const VF q = hn::CopySign(RoundToMiniFloat<T::M, T::B>(d, a), r);
@@ -135,7 +136,7 @@ void Quantize(const float* x, std::uint8_t* out, std::size_t out_base, std::size
   const DF d;
   const hn::Rebind<std::uint8_t, DF> d8;
   ForEachScaleVector(p, begin, end, [&](auto recip, std::size_t i, std::size_t count,
-                                        const ScaleVecs& s) {
+                                        const ScaleVecs& s) COREAI_OPT_LAMBDA_INLINE {
     const VF r = Scaled<decltype(recip)::value>(LoadN(d, x + i, count), s);
     StoreN(d8, hn::DemoteTo(d8, Encode<T>(d, r)), out + (i - out_base), count);
   });
@@ -149,7 +150,7 @@ void Dequantize(const std::uint8_t* in, std::size_t in_base, float* y, std::size
   const DI di;
   const hn::Rebind<std::uint8_t, DF> d8;
   ForEachScaleVector(p, begin, end, [&](auto, std::size_t i, std::size_t count,
-                                        const ScaleVecs& s) {
+                                        const ScaleVecs& s) COREAI_OPT_LAMBDA_INLINE {
     const auto code = hn::PromoteTo(di, LoadN(d8, in + (i - in_base), count));
     StoreN(d, hn::Mul(Decode<T>(d, code), s.scale), y + i, count);
   });

@@ -1,0 +1,191 @@
+// fp4 e2m1 (with given scales) and MXFP4 (E8M0 block scales computed in the same pass) on
+// CUDA (kernels/cuda.h), bit-identical to reference::fp4_* and reference::mxfp4_*
+// (src/kernels/reference/fp4.cpp). e2m1 has no conversion instruction before sm_100, so
+// the codec is minifloat.cuh's integer path everywhere.
+#include "minifloat_ops.cuh"
+
+namespace coreai_opt::kernels::cuda {
+namespace detail {
+namespace {
+
+constexpr int kMxBlock = 32;
+constexpr int kFp4Emax = 2;  // e8m0_element_emax(kFloat4E2M1FNx2)
+
+/// MXFP4 with 32-element blocks: 8 elements per thread, four lanes per block exchange
+/// their partial amax with two shuffles, one lane writes the block's scale code. numel is a
+/// multiple of 32, so the four lanes of a block are valid or invalid together; invalid
+/// lanes still take part in the shuffles.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    mxfp4_quantize32_kernel(const T* x, std::uint8_t* packed, std::uint8_t* scale_codes,
+                            std::int64_t numel, bool vec) {
+  const std::int64_t i0 = first_element();
+  const bool valid = i0 < numel;
+  float v[kVec];
+  if (valid) {
+    load_x(x, i0, vec, kVec, v);
+  } else {
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) v[j] = 0.0f;
+  }
+  float amax = 0.0f;
+  bool nan = false;
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    nan = nan || isnan(v[j]);
+    amax = fmaxf(amax, fabsf(v[j]));  // fmaxf ignores NaN, as std::fmax in the reference
+  }
+  constexpr unsigned kAll = 0xFFFFFFFFu;
+  amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 1));
+  amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 2));
+  int any_nan = nan ? 1 : 0;
+  any_nan |= __shfl_xor_sync(kAll, any_nan, 1);
+  any_nan |= __shfl_xor_sync(kAll, any_nan, 2);
+  if (!valid) return;
+  const std::uint8_t code = any_nan != 0 ? std::uint8_t{0xFF} : e8m0_code(amax, kFp4Emax);
+  const float inv = e8m0_reciprocal(code);  // x * inv == x / scale exactly (minifloat.cuh)
+  std::uint8_t c[kVec];
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) c[j] = encode<E2M1>(__fmul_rn(v[j], inv));
+  store_nibbles(packed, i0, vec, kVec, c);
+  if ((threadIdx.x & 3u) == 0) scale_codes[i0 / kMxBlock] = code;
+}
+
+/// Any even block size: one thread per block, element by element (the reference's loop).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    mxfp4_quantize_any_kernel(const T* x, std::uint8_t* packed, std::uint8_t* scale_codes,
+                              std::int64_t num_blocks, std::int64_t block_size) {
+  const std::int64_t b = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (b >= num_blocks) return;
+  const std::int64_t b0 = b * block_size;
+  float amax = 0.0f;
+  bool nan = false;
+  for (std::int64_t i = b0; i < b0 + block_size; ++i) {
+    const float v = to_float<T>(x[i]);
+    nan = nan || isnan(v);
+    amax = fmaxf(amax, fabsf(v));
+  }
+  const std::uint8_t code = nan ? std::uint8_t{0xFF} : e8m0_code(amax, kFp4Emax);
+  scale_codes[b] = code;
+  const float scale = e8m0_value(code);
+  for (std::int64_t i = b0; i < b0 + block_size; i += 2) {
+    const unsigned lo = encode<E2M1>(__fdiv_rn(to_float<T>(x[i]), scale));
+    const unsigned hi = encode<E2M1>(__fdiv_rn(to_float<T>(x[i + 1]), scale));
+    packed[i / 2] = static_cast<std::uint8_t>((lo & 0xFu) | ((hi & 0xFu) << 4));
+  }
+}
+
+template <typename T>
+struct MxDequantizeOp {
+  const std::uint8_t* packed;
+  const std::uint8_t* scale_codes;
+  T* y;
+  bool uniform;
+
+  __device__ __forceinline__ void operator()(std::int64_t i0, bool full, int n,
+                                             const std::int64_t (&p)[kVec]) const {
+    std::uint8_t c[kVec];
+    load_nibbles(packed, i0, full, n, c);
+    float s[kVec];
+    if (uniform) {
+      const float s0 = e8m0_value(__ldg(scale_codes + p[0]));
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) s[j] = s0;
+    } else {
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) s[j] = e8m0_value(__ldg(scale_codes + p[j]));
+    }
+    float v[kVec];
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) v[j] = __fmul_rn(soft_decode<E2M1>(c[j]), s[j]);
+    store_y(y, i0, full, n, v);
+  }
+};
+
+bool uniform_of(const ParamLayout& l) { return l.run_length % kVec == 0; }
+
+}  // namespace
+}  // namespace detail
+
+using detail::aligned;
+using detail::E2M1;
+
+CudaError fp4_fake_quantize(ElementType t, const void* x, void* y, std::uint8_t* mask,
+                            const ParamLayout& layout, const float* scale, CudaStream stream) {
+  if (scale == nullptr) return cudaErrorInvalidValue;
+  const bool vec = aligned(x, 16) && aligned(y, 16) && aligned(mask, 8);
+  return detail::dispatch_type(t, [&](auto tag) {
+    using T = decltype(tag);
+    const detail::MiniFakeQuantOp<T, E2M1> op{static_cast<const T*>(x), static_cast<T*>(y),
+                                              mask, scale, detail::uniform_of(layout)};
+    return detail::launch_map(op, layout, vec, stream);
+  });
+}
+
+CudaError fp4_quantize_packed(ElementType t, const void* x, std::uint8_t* packed,
+                              const ParamLayout& layout, const float* scale,
+                              CudaStream stream) {
+  if (scale == nullptr) return cudaErrorInvalidValue;
+  const bool vec = aligned(x, 16) && aligned(packed, 4);
+  return detail::dispatch_type(t, [&](auto tag) {
+    using T = decltype(tag);
+    const detail::MiniQuantizePackedOp<T, E2M1> op{static_cast<const T*>(x), packed, scale,
+                                                   detail::uniform_of(layout)};
+    return detail::launch_map(op, layout, vec, stream);
+  });
+}
+
+CudaError fp4_dequantize_packed(ElementType t, const std::uint8_t* packed, void* y,
+                                const ParamLayout& layout, const float* scale,
+                                CudaStream stream) {
+  if (scale == nullptr) return cudaErrorInvalidValue;
+  const bool vec = aligned(packed, 4) && aligned(y, 16);
+  return detail::dispatch_type(t, [&](auto tag) {
+    using T = decltype(tag);
+    const detail::MiniDequantizePackedOp<T, E2M1> op{packed, static_cast<T*>(y), scale,
+                                                     detail::uniform_of(layout)};
+    return detail::launch_map(op, layout, vec, stream);
+  });
+}
+
+CudaError mxfp4_quantize(ElementType t, const void* x, std::uint8_t* packed,
+                         std::uint8_t* scale_codes, std::int64_t numel, std::int64_t block_size,
+                         CudaStream stream) {
+  if (numel < 0 || block_size <= 0 || block_size % 2 != 0 || numel % block_size != 0) {
+    return cudaErrorInvalidValue;
+  }
+  if (numel == 0) return 0;
+  return detail::dispatch_type(t, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xt = static_cast<const T*>(x);
+    if (block_size == detail::kMxBlock) {
+      const bool vec = aligned(x, 16) && aligned(packed, 4);
+      detail::mxfp4_quantize32_kernel<T><<<detail::blocks_for(numel), detail::kThreads, 0,
+                                           stream>>>(xt, packed, scale_codes, numel, vec);
+    } else {
+      const std::int64_t blocks = numel / block_size;
+      const auto grid = static_cast<unsigned>((blocks + detail::kThreads - 1) / detail::kThreads);
+      detail::mxfp4_quantize_any_kernel<T><<<grid, detail::kThreads, 0, stream>>>(
+          xt, packed, scale_codes, blocks, block_size);
+    }
+    return detail::launch_status();
+  });
+}
+
+CudaError mxfp4_dequantize(ElementType t, const std::uint8_t* packed,
+                           const std::uint8_t* scale_codes, void* y, std::int64_t numel,
+                           std::int64_t block_size, CudaStream stream) {
+  if (numel < 0 || block_size <= 0) return cudaErrorInvalidValue;
+  if (numel == 0) return 0;
+  const ParamLayout layout = runs_layout(numel, block_size);
+  const bool vec = aligned(packed, 4) && aligned(y, 16);
+  return detail::dispatch_type(t, [&](auto tag) {
+    using T = decltype(tag);
+    const detail::MxDequantizeOp<T> op{packed, scale_codes, static_cast<T*>(y),
+                                       detail::uniform_of(layout)};
+    return detail::launch_map(op, layout, vec, stream);
+  });
+}
+
+}  // namespace coreai_opt::kernels::cuda
