@@ -12,9 +12,24 @@ int main() {
     std::fprintf(stderr, "typed set_module_type did not use the Python name\n");
     return 1;
   }
-  // The op library registers its operators when it is loaded.
-  auto schema = c10::Dispatcher::singleton().findSchema({"coreai_opt::fake_quantize", ""});
-  std::printf("coreai_opt ops registered: %s\n", schema ? "yes" : "no");
+  // The op library registers its operators when it is loaded; this program uses
+  // them only through the dispatcher, as a TorchScript model would.
+  auto op = c10::Dispatcher::singleton().findSchema({"coreai_opt::fake_quantize", ""});
+  if (!op) {
+    std::fprintf(stderr, "coreai_opt::fake_quantize is not registered\n");
+    return 1;
+  }
+  const auto y = op->typed<at::Tensor(const at::Tensor&, const at::Tensor&,
+                                      const std::optional<at::Tensor>&,
+                                      const std::optional<at::Tensor>&, at::IntArrayRef,
+                                      c10::string_view, int64_t, int64_t)>()
+                     .call(torch::tensor({0.3f, -1.6f, 9.0f}), torch::tensor({0.5f}),
+                           std::nullopt, std::nullopt, {3}, "int8", -128, 127);
+  // round(0.6) = 1, round(-3.2) = -3, round(18) = 18 -> times 0.5.
+  if (!torch::equal(y, torch::tensor({0.5f, -1.5f, 9.0f}))) {
+    std::fprintf(stderr, "unexpected fake_quantize result\n");
+    return 1;
+  }
   std::printf("consumer_torch ok\n");
   return 0;
 }
