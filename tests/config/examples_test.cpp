@@ -168,3 +168,39 @@ INSTANTIATE_TEST_SUITE_P(
 
 }  // namespace
 }  // namespace coreai_opt::quantization
+
+namespace coreai_opt::quantization {
+namespace {
+
+QuantizerConfig shipped(const std::string& name) {
+  return QuantizerConfig::from_yaml(std::string(COREAI_OPT_SOURCE_DIR) + "/configs/" + name);
+}
+
+TEST(ShippedConfigs, W8A8IsTheDefaultSpelledOut) {
+  const QuantizerConfig c = shipped("w8a8.yaml");
+  ModuleQuantizerConfig g;
+  g.op_input_spec = {{"*", default_activation_quantization_spec()}};
+  g.op_output_spec = {{"*", default_activation_quantization_spec()}};
+  QuantizationSpec w = default_weight_quantization_spec();
+  w.granularity = PerChannelGranularity();  // axis from the layer type
+  g.op_state_spec = {{"weight", w}};
+  EXPECT_EQ(c, QuantizerConfig(g));
+}
+
+TEST(ShippedConfigs, WeightOnlyConfigsEqualThePresets) {
+  EXPECT_EQ(shipped("w8.yaml"), QuantizerConfig::presets.w8());
+  EXPECT_EQ(shipped("w4_per_block32.yaml"), QuantizerConfig::presets.w4_per_block(32));
+}
+
+TEST(ShippedConfigs, FloatFormats) {
+  const QuantizerConfig mx = shipped("w_mxfp4_a_fp8.yaml");
+  EXPECT_EQ(mx, load("w_mxfp4_a_fp8.yaml"));  // the documentation example
+  const QuantizerConfig fp8 = shipped("fp8.yaml");
+  EXPECT_EQ(fp8.global_config->op_state_spec.get("weight")->value(),
+            QuantizationSpec(DType::kFloat8E4M3FN, PerChannelGranularity()));
+  EXPECT_EQ(fp8.global_config->op_input_spec.get("*")->value(),
+            QuantizationSpec(DType::kFloat8E4M3FN));
+}
+
+}  // namespace
+}  // namespace coreai_opt::quantization
