@@ -2,11 +2,10 @@
 // fair "as fast as memory allows" reference (glibc memcpy is slower on this machine).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "copy_kernel.cpp"
-#include <hwy/foreach_target.h>  // IWYU pragma: keep
-
-#include <hwy/highway.h>
-
 #include "copy_kernel.h"
+
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
 
 HWY_BEFORE_NAMESPACE();
 namespace coreai_opt {

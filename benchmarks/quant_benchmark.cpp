@@ -15,10 +15,10 @@
 #include <thread>
 #include <vector>
 
+#include "copy_kernel.h"
 #include "coreai_opt/kernels/blockwise.h"
 #include "coreai_opt/kernels/fp4.h"
 #include "coreai_opt/torch/ops.h"
-#include "copy_kernel.h"
 
 namespace coreai_opt::bench {
 namespace {
@@ -74,17 +74,21 @@ void add(const std::string& op, const std::string& format, const std::string& gr
   const std::string name = "BM_" + op + "/" + format + "/" + gran + "/" + impl + "/" +
                            std::to_string(n) + "/threads:" + std::to_string(threads) + "/" +
                            (alloc ? "alloc" : "prealloc");
-  benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
-    at::set_num_threads(threads);
-    const Runner run = make();
-    run();  // warm up: touch outputs, fill caches
-    for (auto _ : state) run();
-    state.SetBytesProcessed(state.iterations() * n * 4);
-  })->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(n > (1 << 22) ? 1.0 : 0.3);
+  benchmark::RegisterBenchmark(name.c_str(),
+                               [=](benchmark::State& state) {
+                                 at::set_num_threads(threads);
+                                 const Runner run = make();
+                                 run();  // warm up: touch outputs, fill caches
+                                 for (auto _ : state) run();
+                                 state.SetBytesProcessed(state.iterations() * n * 4);
+                               })
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond)
+      ->MinTime(n > (1 << 22) ? 1.0 : 0.3);
 }
 
-void add_copy(const std::string& op, const std::string& format, const std::string& gran,
-              int64_t n, int threads, bool alloc) {
+void add_copy(const std::string& op, const std::string& format, const std::string& gran, int64_t n,
+              int threads, bool alloc) {
   add(op, format, gran, "copy", n, threads, alloc, [n, alloc]() -> Runner {
     const Tensor x = input(n);
     if (alloc) return [x] { benchmark::DoNotOptimize(x.clone()); };
@@ -136,8 +140,8 @@ void add_int_fake_quantize(const std::string& format, const std::string& gran, i
       const Tensor x = input(n).view(g.aten_shape);
       const Tensor zp = at::zeros({g.aten_view_shape_scales.numel()}, at::kInt);
       return [=] {
-        benchmark::DoNotOptimize(at::fake_quantize_per_channel_affine(
-            x, g.aten_view_shape_scales, zp, 0, qmin, qmax));
+        benchmark::DoNotOptimize(
+            at::fake_quantize_per_channel_affine(x, g.aten_view_shape_scales, zp, 0, qmin, qmax));
       };
     });
   }
@@ -167,8 +171,8 @@ void add_fp8_fake_quantize(int64_t n, int threads, bool alloc) {
     const std::vector<int64_t> block = {n};
     if (alloc) {
       return [=] {
-        benchmark::DoNotOptimize(ops::fake_quantize(x, s, std::nullopt, std::nullopt, block,
-                                                    DType::kFloat8E4M3FN));
+        benchmark::DoNotOptimize(
+            ops::fake_quantize(x, s, std::nullopt, std::nullopt, block, DType::kFloat8E4M3FN));
       };
     }
     Tensor y = at::empty_like(x);
@@ -184,8 +188,8 @@ void add_fp8_fake_quantize(int64_t n, int threads, bool alloc) {
     const double s = 4.0 / 448.0;
     if (alloc) {
       return [=] {
-        benchmark::DoNotOptimize(
-            (x / s).clamp(-448, 448).to(at::kFloat8_e4m3fn).to(at::kFloat) * s);
+        benchmark::DoNotOptimize((x / s).clamp(-448, 448).to(at::kFloat8_e4m3fn).to(at::kFloat) *
+                                 s);
       };
     }
     Tensor y = at::empty_like(x);

@@ -34,8 +34,8 @@ std::vector<std::int64_t> per_channel_block_size(const std::vector<std::int64_t>
   const std::int64_t r = rank_of(shape);
   if (*axis < -r || *axis >= r) {
     throw InvalidArgumentError(fmt::format(
-        "axis {} is out of bounds for tensor of rank {}. Allowed axis range is [{}, {})", *axis,
-        r, -r, r));
+        "axis {} is out of bounds for tensor of rank {}. Allowed axis range is [{}, {})", *axis, r,
+        -r, r));
   }
   std::vector<std::int64_t> block = shape;
   block[static_cast<std::size_t>(*axis < 0 ? *axis + r : *axis)] = 1;
@@ -78,9 +78,8 @@ std::vector<std::int64_t> per_block_block_size(const std::vector<std::int64_t>& 
     if (block_size[i] == -1) {
       block[i] = shape[i];
     } else if (block_size[i] <= 0) {
-      throw InvalidArgumentError(fmt::format(
-          "block_size entries must be > 0 or -1, got {} in [{}]", block_size[i],
-          fmt::join(block_size, ", ")));
+      throw InvalidArgumentError(fmt::format("block_size entries must be > 0 or -1, got {} in [{}]",
+                                             block_size[i], fmt::join(block_size, ", ")));
     } else {
       check_divides(shape[i], static_cast<std::int64_t>(i), block_size[i]);
       block[i] = block_size[i];
@@ -101,10 +100,10 @@ std::vector<std::int64_t> param_shape(const std::vector<std::int64_t>& shape,
 BlockwiseView::BlockwiseView(std::vector<std::int64_t> shape, std::vector<std::int64_t> block_size)
     : shape_(std::move(shape)), block_size_(std::move(block_size)) {
   if (block_size_.size() != shape_.size()) {
-    throw InvalidArgumentError(fmt::format("block size list [{}] has rank {}, tensor shape [{}] "
-                                           "has rank {}",
-                                           fmt::join(block_size_, ", "), block_size_.size(),
-                                           fmt::join(shape_, ", "), shape_.size()));
+    throw InvalidArgumentError(fmt::format(
+        "block size list [{}] has rank {}, tensor shape [{}] "
+        "has rank {}",
+        fmt::join(block_size_, ", "), block_size_.size(), fmt::join(shape_, ", "), shape_.size()));
   }
   for (std::size_t i = 0; i < shape_.size(); ++i) {
     if (shape_[i] < 0) {

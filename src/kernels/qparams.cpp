@@ -1,11 +1,11 @@
 // Quantization parameters from observed ranges (kernels/qparams.h).
 #include "coreai_opt/kernels/qparams.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstring>
 #include <limits>
-
-#include <fmt/format.h>
 
 #include "coreai_opt/errors.h"
 #include "coreai_opt/format/e8m0.h"
@@ -25,14 +25,19 @@ float clamp_below(float v, float lo) { return v < lo ? lo : v; }
 
 const char* scheme_name(QuantizationScheme s) {
   switch (s) {
-    case QuantizationScheme::kSymmetric: return "symmetric";
-    case QuantizationScheme::kAsymmetric: return "asymmetric";
-    case QuantizationScheme::kSymmetricWithClipping: return "symmetric_with_clipping";
+    case QuantizationScheme::kSymmetric:
+      return "symmetric";
+    case QuantizationScheme::kAsymmetric:
+      return "asymmetric";
+    case QuantizationScheme::kSymmetricWithClipping:
+      return "symmetric_with_clipping";
   }
   return "?";
 }
 
-float fp_max(DType d) { return static_cast<float>(quant_range(d, QuantizationScheme::kSymmetric).qmax); }
+float fp_max(DType d) {
+  return static_cast<float>(quant_range(d, QuantizationScheme::kSymmetric).qmax);
+}
 
 }  // namespace
 
@@ -64,9 +69,12 @@ float round_to_float16(float x) {
 
 float round_to_precision(float x, ParamPrecision p) {
   switch (p) {
-    case ParamPrecision::kFloat32: return x;
-    case ParamPrecision::kBFloat16: return round_to_bfloat16(x);
-    case ParamPrecision::kFloat16: return round_to_float16(x);
+    case ParamPrecision::kFloat32:
+      return x;
+    case ParamPrecision::kBFloat16:
+      return round_to_bfloat16(x);
+    case ParamPrecision::kFloat16:
+      return round_to_float16(x);
   }
   return x;
 }
@@ -79,8 +87,8 @@ void validate_float_range(const FloatRange& range) {
     throw InvalidArgumentError(fmt::format("float_range max must be >= 0, got {}", *range.max));
   }
   if (range.min && range.max && !(*range.min < *range.max)) {
-    throw InvalidArgumentError(fmt::format("float_range min must be < max, got [{}, {}]",
-                                           *range.min, *range.max));
+    throw InvalidArgumentError(
+        fmt::format("float_range min must be < max, got [{}, {}]", *range.min, *range.max));
   }
 }
 

@@ -32,8 +32,8 @@ class FakeQuantizeFunction : public torch::autograd::Function<FakeQuantizeFuncti
                          .typed<std::tuple<Tensor, Tensor>(
                              const Tensor&, const Tensor&, const OptTensor&, const OptTensor&,
                              IntArrayRef, c10::string_view, int64_t, int64_t)>();
-    auto [y, mask] = op.call(input, scale, zero_point, minval, block_size, dtype, quant_min,
-                             quant_max);
+    auto [y, mask] =
+        op.call(input, scale, zero_point, minval, block_size, dtype, quant_min, quant_max);
     ctx->save_for_backward({mask});
     return y;
   }
@@ -42,35 +42,46 @@ class FakeQuantizeFunction : public torch::autograd::Function<FakeQuantizeFuncti
                                                torch::autograd::tensor_list grad_outputs) {
     const Tensor mask = ctx->get_saved_variables()[0];
     const Tensor& dy = grad_outputs[0];
-    return {dy * mask.to(dy.scalar_type()), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(),
-            Tensor(), Tensor()};
+    return {dy * mask.to(dy.scalar_type()),
+            Tensor(),
+            Tensor(),
+            Tensor(),
+            Tensor(),
+            Tensor(),
+            Tensor(),
+            Tensor()};
   }
 };
 
-Tensor fake_quantize_autograd(const Tensor& input, const Tensor& scale,
-                              const OptTensor& zero_point, const OptTensor& minval,
-                              IntArrayRef block_size, c10::string_view dtype, int64_t quant_min,
-                              int64_t quant_max) {
-  return FakeQuantizeFunction::apply(input, scale, zero_point, minval, block_size, dtype,
-                                     quant_min, quant_max);
+Tensor fake_quantize_autograd(const Tensor& input, const Tensor& scale, const OptTensor& zero_point,
+                              const OptTensor& minval, IntArrayRef block_size,
+                              c10::string_view dtype, int64_t quant_min, int64_t quant_max) {
+  return FakeQuantizeFunction::apply(input, scale, zero_point, minval, block_size, dtype, quant_min,
+                                     quant_max);
 }
 
 std::string name_of(DType d) { return std::string(dtype_name(d)); }
 
 const char* calculator_name(kernels::RangeCalculator c) {
   switch (c) {
-    case kernels::RangeCalculator::kStatic: return "static";
-    case kernels::RangeCalculator::kMovingAverage: return "moving_average";
-    case kernels::RangeCalculator::kGlobalMinMax: return "global_minmax";
+    case kernels::RangeCalculator::kStatic:
+      return "static";
+    case kernels::RangeCalculator::kMovingAverage:
+      return "moving_average";
+    case kernels::RangeCalculator::kGlobalMinMax:
+      return "global_minmax";
   }
   return "static";
 }
 
 const char* scheme_name(QuantizationScheme s) {
   switch (s) {
-    case QuantizationScheme::kSymmetric: return "symmetric";
-    case QuantizationScheme::kAsymmetric: return "asymmetric";
-    case QuantizationScheme::kSymmetricWithClipping: return "symmetric_with_clipping";
+    case QuantizationScheme::kSymmetric:
+      return "symmetric";
+    case QuantizationScheme::kAsymmetric:
+      return "asymmetric";
+    case QuantizationScheme::kSymmetricWithClipping:
+      return "symmetric_with_clipping";
   }
   return "symmetric";
 }
@@ -83,7 +94,7 @@ c10::TypedOperatorHandle<Sig> find_op(const char* name, const char* overload = "
 }  // namespace
 
 TORCH_LIBRARY(coreai_opt, m) {
-#define COREAI_OPT_QUANT_ARGS                                                            \
+#define COREAI_OPT_QUANT_ARGS                                                          \
   "Tensor input, Tensor scale, Tensor? zero_point, Tensor? minval, int[] block_size, " \
   "str dtype, int quant_min=0, int quant_max=0"
   m.def("fake_quantize(" COREAI_OPT_QUANT_ARGS ") -> Tensor");
@@ -134,9 +145,7 @@ TORCH_LIBRARY_IMPL(coreai_opt, CPU, m) {
   m.impl("choose_qparams", &detail::choose_qparams_cpu);
 }
 
-TORCH_LIBRARY_IMPL(coreai_opt, Autograd, m) {
-  m.impl("fake_quantize", &fake_quantize_autograd);
-}
+TORCH_LIBRARY_IMPL(coreai_opt, Autograd, m) { m.impl("fake_quantize", &fake_quantize_autograd); }
 
 // ------------------------------------------------------------ C++ entry points
 
@@ -144,34 +153,32 @@ at::Tensor fake_quantize(const at::Tensor& input, const at::Tensor& scale,
                          const std::optional<at::Tensor>& zero_point,
                          const std::optional<at::Tensor>& minval, at::IntArrayRef block_size,
                          DType dtype, std::int64_t quant_min, std::int64_t quant_max) {
-  static auto op = find_op<Tensor(const Tensor&, const Tensor&, const OptTensor&,
-                                  const OptTensor&, IntArrayRef, c10::string_view, int64_t,
-                                  int64_t)>("coreai_opt::fake_quantize");
+  static auto op =
+      find_op<Tensor(const Tensor&, const Tensor&, const OptTensor&, const OptTensor&, IntArrayRef,
+                     c10::string_view, int64_t, int64_t)>("coreai_opt::fake_quantize");
   return op.call(input, scale, zero_point, minval, block_size, name_of(dtype), quant_min,
                  quant_max);
 }
 
 at::Tensor& fake_quantize_out(const at::Tensor& input, const at::Tensor& scale,
                               const std::optional<at::Tensor>& zero_point,
-                              const std::optional<at::Tensor>& minval,
-                              at::IntArrayRef block_size, DType dtype, std::int64_t quant_min,
-                              std::int64_t quant_max, at::Tensor& out) {
-  static auto op = find_op<Tensor&(const Tensor&, const Tensor&, const OptTensor&,
-                                   const OptTensor&, IntArrayRef, c10::string_view, int64_t,
-                                   int64_t, Tensor&)>("coreai_opt::fake_quantize", "out");
-  return op.call(input, scale, zero_point, minval, block_size, name_of(dtype), quant_min,
-                 quant_max, out);
+                              const std::optional<at::Tensor>& minval, at::IntArrayRef block_size,
+                              DType dtype, std::int64_t quant_min, std::int64_t quant_max,
+                              at::Tensor& out) {
+  static auto op = find_op<Tensor&(const Tensor&, const Tensor&, const OptTensor&, const OptTensor&,
+                                   IntArrayRef, c10::string_view, int64_t, int64_t, Tensor&)>(
+      "coreai_opt::fake_quantize", "out");
+  return op.call(input, scale, zero_point, minval, block_size, name_of(dtype), quant_min, quant_max,
+                 out);
 }
 
 std::tuple<at::Tensor, at::Tensor> fake_quantize_with_mask(
     const at::Tensor& input, const at::Tensor& scale, const std::optional<at::Tensor>& zero_point,
     const std::optional<at::Tensor>& minval, at::IntArrayRef block_size, DType dtype,
     std::int64_t quant_min, std::int64_t quant_max) {
-  static auto op = find_op<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&,
-                                                      const OptTensor&, const OptTensor&,
-                                                      IntArrayRef, c10::string_view, int64_t,
-                                                      int64_t)>(
-      "coreai_opt::fake_quantize_with_mask");
+  static auto op = find_op<std::tuple<Tensor, Tensor>(
+      const Tensor&, const Tensor&, const OptTensor&, const OptTensor&, IntArrayRef,
+      c10::string_view, int64_t, int64_t)>("coreai_opt::fake_quantize_with_mask");
   return op.call(input, scale, zero_point, minval, block_size, name_of(dtype), quant_min,
                  quant_max);
 }
@@ -180,23 +187,23 @@ at::Tensor quantize(const at::Tensor& input, const at::Tensor& scale,
                     const std::optional<at::Tensor>& zero_point,
                     const std::optional<at::Tensor>& minval, at::IntArrayRef block_size,
                     DType dtype, std::int64_t quant_min, std::int64_t quant_max, bool packed) {
-  static auto op = find_op<Tensor(const Tensor&, const Tensor&, const OptTensor&,
-                                  const OptTensor&, IntArrayRef, c10::string_view, int64_t,
-                                  int64_t, bool)>("coreai_opt::quantize");
-  return op.call(input, scale, zero_point, minval, block_size, name_of(dtype), quant_min,
-                 quant_max, packed);
+  static auto op =
+      find_op<Tensor(const Tensor&, const Tensor&, const OptTensor&, const OptTensor&, IntArrayRef,
+                     c10::string_view, int64_t, int64_t, bool)>("coreai_opt::quantize");
+  return op.call(input, scale, zero_point, minval, block_size, name_of(dtype), quant_min, quant_max,
+                 packed);
 }
 
 at::Tensor& quantize_out(const at::Tensor& input, const at::Tensor& scale,
                          const std::optional<at::Tensor>& zero_point,
                          const std::optional<at::Tensor>& minval, at::IntArrayRef block_size,
-                         DType dtype, std::int64_t quant_min, std::int64_t quant_max,
-                         bool packed, at::Tensor& out) {
-  static auto op = find_op<Tensor&(const Tensor&, const Tensor&, const OptTensor&,
-                                   const OptTensor&, IntArrayRef, c10::string_view, int64_t,
-                                   int64_t, bool, Tensor&)>("coreai_opt::quantize", "out");
-  return op.call(input, scale, zero_point, minval, block_size, name_of(dtype), quant_min,
-                 quant_max, packed, out);
+                         DType dtype, std::int64_t quant_min, std::int64_t quant_max, bool packed,
+                         at::Tensor& out) {
+  static auto op = find_op<Tensor&(const Tensor&, const Tensor&, const OptTensor&, const OptTensor&,
+                                   IntArrayRef, c10::string_view, int64_t, int64_t, bool, Tensor&)>(
+      "coreai_opt::quantize", "out");
+  return op.call(input, scale, zero_point, minval, block_size, name_of(dtype), quant_min, quant_max,
+                 packed, out);
 }
 
 at::Tensor dequantize(const at::Tensor& codes, const at::Tensor& scale,
@@ -204,52 +211,52 @@ at::Tensor dequantize(const at::Tensor& codes, const at::Tensor& scale,
                       const std::optional<at::Tensor>& minval, at::IntArrayRef block_size,
                       DType dtype, std::int64_t quant_min, std::int64_t quant_max, bool packed,
                       at::ScalarType output_dtype) {
-  static auto op = find_op<Tensor(const Tensor&, const Tensor&, const OptTensor&,
-                                  const OptTensor&, IntArrayRef, c10::string_view, int64_t,
-                                  int64_t, bool, std::optional<at::ScalarType>)>(
-      "coreai_opt::dequantize");
-  return op.call(codes, scale, zero_point, minval, block_size, name_of(dtype), quant_min,
-                 quant_max, packed, output_dtype);
+  static auto op =
+      find_op<Tensor(const Tensor&, const Tensor&, const OptTensor&, const OptTensor&, IntArrayRef,
+                     c10::string_view, int64_t, int64_t, bool, std::optional<at::ScalarType>)>(
+          "coreai_opt::dequantize");
+  return op.call(codes, scale, zero_point, minval, block_size, name_of(dtype), quant_min, quant_max,
+                 packed, output_dtype);
 }
 
 at::Tensor& dequantize_out(const at::Tensor& codes, const at::Tensor& scale,
                            const std::optional<at::Tensor>& zero_point,
                            const std::optional<at::Tensor>& minval, at::IntArrayRef block_size,
-                           DType dtype, std::int64_t quant_min, std::int64_t quant_max,
-                           bool packed, at::Tensor& out) {
-  static auto op = find_op<Tensor&(const Tensor&, const Tensor&, const OptTensor&,
-                                   const OptTensor&, IntArrayRef, c10::string_view, int64_t,
-                                   int64_t, bool, Tensor&)>("coreai_opt::dequantize", "out");
-  return op.call(codes, scale, zero_point, minval, block_size, name_of(dtype), quant_min,
-                 quant_max, packed, out);
+                           DType dtype, std::int64_t quant_min, std::int64_t quant_max, bool packed,
+                           at::Tensor& out) {
+  static auto op = find_op<Tensor&(const Tensor&, const Tensor&, const OptTensor&, const OptTensor&,
+                                   IntArrayRef, c10::string_view, int64_t, int64_t, bool, Tensor&)>(
+      "coreai_opt::dequantize", "out");
+  return op.call(codes, scale, zero_point, minval, block_size, name_of(dtype), quant_min, quant_max,
+                 packed, out);
 }
 
 std::tuple<at::Tensor, at::Tensor> mxfp4_quantize(const at::Tensor& input,
                                                   std::int64_t block_size) {
-  static auto op = find_op<std::tuple<Tensor, Tensor>(const Tensor&, int64_t)>(
-      "coreai_opt::mxfp4_quantize");
+  static auto op =
+      find_op<std::tuple<Tensor, Tensor>(const Tensor&, int64_t)>("coreai_opt::mxfp4_quantize");
   return op.call(input, block_size);
 }
 
 void mxfp4_quantize_out(const at::Tensor& input, std::int64_t block_size, at::Tensor& packed,
                         at::Tensor& scales) {
-  static auto op = find_op<std::tuple<Tensor&, Tensor&>(const Tensor&, int64_t, Tensor&,
-                                                        Tensor&)>("coreai_opt::mxfp4_quantize",
-                                                                  "out");
+  static auto op = find_op<std::tuple<Tensor&, Tensor&>(const Tensor&, int64_t, Tensor&, Tensor&)>(
+      "coreai_opt::mxfp4_quantize", "out");
   op.call(input, block_size, packed, scales);
 }
 
 at::Tensor mxfp4_dequantize(const at::Tensor& packed, const at::Tensor& scales,
                             std::int64_t block_size, at::ScalarType output_dtype) {
-  static auto op = find_op<Tensor(const Tensor&, const Tensor&, int64_t,
-                                  std::optional<at::ScalarType>)>("coreai_opt::mxfp4_dequantize");
+  static auto op =
+      find_op<Tensor(const Tensor&, const Tensor&, int64_t, std::optional<at::ScalarType>)>(
+          "coreai_opt::mxfp4_dequantize");
   return op.call(packed, scales, block_size, output_dtype);
 }
 
 std::tuple<at::Tensor, at::Tensor> block_minmax(const at::Tensor& input,
                                                 at::IntArrayRef block_size) {
-  static auto op = find_op<std::tuple<Tensor, Tensor>(const Tensor&, IntArrayRef)>(
-      "coreai_opt::block_minmax");
+  static auto op =
+      find_op<std::tuple<Tensor, Tensor>(const Tensor&, IntArrayRef)>("coreai_opt::block_minmax");
   return op.call(input, block_size);
 }
 
@@ -258,8 +265,8 @@ void observe_(const at::Tensor& input, at::Tensor& running_min, at::Tensor& runn
               kernels::RangeCalculator calculator, double averaging_constant,
               std::optional<double> range_min, std::optional<double> range_max) {
   static auto op =
-      find_op<void(const Tensor&, Tensor&, Tensor&, Tensor&, IntArrayRef, c10::string_view,
-                   double, std::optional<double>, std::optional<double>)>("coreai_opt::observe_");
+      find_op<void(const Tensor&, Tensor&, Tensor&, Tensor&, IntArrayRef, c10::string_view, double,
+                   std::optional<double>, std::optional<double>)>("coreai_opt::observe_");
   op.call(input, running_min, running_max, initialized, block_size, calculator_name(calculator),
           averaging_constant, range_min, range_max);
 }
@@ -269,10 +276,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> choose_qparams(
   static auto op = find_op<std::tuple<Tensor, Tensor, Tensor>(
       const Tensor&, const Tensor&, c10::string_view, c10::string_view, c10::string_view,
       std::optional<c10::string_view>)>("coreai_opt::choose_qparams");
-  const std::optional<c10::string_view> sd =
-      config.scale_kind == kernels::ScaleKind::kE8M0
-          ? std::optional<c10::string_view>("float8_e8m0fnu")
-          : std::nullopt;
+  const std::optional<c10::string_view> sd = config.scale_kind == kernels::ScaleKind::kE8M0
+                                                 ? std::optional<c10::string_view>("float8_e8m0fnu")
+                                                 : std::nullopt;
   return op.call(min_val, max_val, name_of(config.dtype), scheme_name(config.scheme),
                  config.formulation == QuantizationFormulation::kZp ? "zp" : "minval", sd);
 }

@@ -2,8 +2,6 @@
 // blockwise view, at::parallel_for over element ranges, and the torch-free kernels.
 #include "torch/ops_impl.h"
 
-#include "coreai_opt/torch/ops.h"
-
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -21,6 +19,7 @@
 #include "coreai_opt/kernels/int.h"
 #include "coreai_opt/kernels/minmax.h"
 #include "coreai_opt/kernels/qparams.h"
+#include "coreai_opt/torch/ops.h"
 
 namespace coreai_opt::ops::detail {
 namespace {
@@ -87,8 +86,8 @@ Params make_params(const k::BlockwiseView& v, DType dtype, const Tensor& scale,
   p.quant_max = quant_max;
   if (minval.has_value()) {
     p.minval = minval->to(at::kFloat).contiguous();
-    TORCH_CHECK(p.minval.numel() == v.num_params(), "coreai_opt: minval has ",
-                p.minval.numel(), " elements, expected ", v.num_params());
+    TORCH_CHECK(p.minval.numel() == v.num_params(), "coreai_opt: minval has ", p.minval.numel(),
+                " elements, expected ", v.num_params());
   } else if (zero_point.has_value()) {
     p.zero_point = zero_point->to(at::kInt).contiguous();
     TORCH_CHECK(p.zero_point.numel() == v.num_params(), "coreai_opt: zero_point has ",
@@ -165,10 +164,14 @@ bool is_plain_float(const Tensor& t) { return t.scalar_type() == at::kFloat && t
 
 at::ScalarType codes_dtype(DType dtype, bool packed) {
   switch (dtype) {
-    case DType::kFloat8E4M3FN: return at::kFloat8_e4m3fn;
-    case DType::kFloat8E5M2: return at::kFloat8_e5m2;
-    case DType::kFloat4E2M1FNx2: return at::kFloat4_e2m1fn_x2;
-    default: break;
+    case DType::kFloat8E4M3FN:
+      return at::kFloat8_e4m3fn;
+    case DType::kFloat8E5M2:
+      return at::kFloat8_e5m2;
+    case DType::kFloat4E2M1FNx2:
+      return at::kFloat4_e2m1fn_x2;
+    default:
+      break;
   }
   if (packed) return at::kByte;
   return is_signed_int(dtype) ? at::kChar : at::kByte;
@@ -187,14 +190,16 @@ void check_packed_allowed(DType dtype, bool packed) {
   if (dtype == DType::kFloat4E2M1FNx2) {
     TORCH_CHECK(packed, "coreai_opt: float4_e2m1fn_x2 codes are always packed (packed=True)");
   } else if (packed) {
-    TORCH_CHECK(dtype == DType::kInt4 || dtype == DType::kUInt4, "coreai_opt: only int4, uint4 "
-                "and float4_e2m1fn_x2 pack two codes per byte, not ", dtype_name(dtype));
+    TORCH_CHECK(dtype == DType::kInt4 || dtype == DType::kUInt4,
+                "coreai_opt: only int4, uint4 "
+                "and float4_e2m1fn_x2 pack two codes per byte, not ",
+                dtype_name(dtype));
   }
 }
 
 void quantize_into(const Tensor& input, const Tensor& scale, const OptTensor& zero_point,
-                   const OptTensor& minval, IntArrayRef block_size, DType dtype,
-                   int64_t quant_min, int64_t quant_max, bool packed, Tensor& out) {
+                   const OptTensor& minval, IntArrayRef block_size, DType dtype, int64_t quant_min,
+                   int64_t quant_max, bool packed, Tensor& out) {
   check_float_input(input, "input");
   check_packed_allowed(dtype, packed);
   const Tensor x = input.to(at::kFloat).contiguous();
@@ -228,8 +233,8 @@ void dequantize_into(const Tensor& codes_in, const Tensor& scale, const OptTenso
   check_packed_allowed(dtype, packed);
   TORCH_CHECK(codes_in.scalar_type() == codes_dtype(dtype, packed) ||
                   (codes_in.scalar_type() == at::kByte && (packed || is_float(dtype))),
-              "coreai_opt: codes of ", dtype_name(dtype), " must be ",
-              codes_dtype(dtype, packed), ", got ", codes_in.scalar_type());
+              "coreai_opt: codes of ", dtype_name(dtype), " must be ", codes_dtype(dtype, packed),
+              ", got ", codes_in.scalar_type());
   const Tensor codes = codes_in.contiguous();
   const k::BlockwiseView v = make_view(y.sizes(), block_size);
   if (packed) {
@@ -326,12 +331,9 @@ k::RangeCalculator parse_calculator(c10::string_view s) {
 
 }  // namespace
 
-std::tuple<Tensor, Tensor> fake_quantize_with_mask_cpu(const Tensor& input, const Tensor& scale,
-                                                       const OptTensor& zero_point,
-                                                       const OptTensor& minval,
-                                                       IntArrayRef block_size,
-                                                       c10::string_view dtype_name_,
-                                                       int64_t quant_min, int64_t quant_max) {
+std::tuple<Tensor, Tensor> fake_quantize_with_mask_cpu(
+    const Tensor& input, const Tensor& scale, const OptTensor& zero_point, const OptTensor& minval,
+    IntArrayRef block_size, c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max) {
   check_float_input(input, "input");
   const DType dtype = parse_dtype(dtype_name_);
   const Tensor x = input.to(at::kFloat).contiguous();
@@ -346,15 +348,16 @@ Tensor fake_quantize_cpu(const Tensor& input, const Tensor& scale, const OptTens
                          const OptTensor& minval, IntArrayRef block_size,
                          c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max) {
   check_float_input(input, "input");
-  Tensor out = at::empty(input.sizes(), input.options().memory_format(at::MemoryFormat::Contiguous));
-  return fake_quantize_out_cpu(input, scale, zero_point, minval, block_size, dtype_name_,
-                               quant_min, quant_max, out);
+  Tensor out =
+      at::empty(input.sizes(), input.options().memory_format(at::MemoryFormat::Contiguous));
+  return fake_quantize_out_cpu(input, scale, zero_point, minval, block_size, dtype_name_, quant_min,
+                               quant_max, out);
 }
 
-Tensor& fake_quantize_out_cpu(const Tensor& input, const Tensor& scale,
-                              const OptTensor& zero_point, const OptTensor& minval,
-                              IntArrayRef block_size, c10::string_view dtype_name_,
-                              int64_t quant_min, int64_t quant_max, Tensor& out) {
+Tensor& fake_quantize_out_cpu(const Tensor& input, const Tensor& scale, const OptTensor& zero_point,
+                              const OptTensor& minval, IntArrayRef block_size,
+                              c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max,
+                              Tensor& out) {
   check_float_input(input, "input");
   const DType dtype = parse_dtype(dtype_name_);
   TORCH_CHECK(out.sizes() == input.sizes() && out.scalar_type() == input.scalar_type(),
@@ -389,19 +392,19 @@ Tensor& quantize_out_cpu(const Tensor& input, const Tensor& scale, const OptTens
                          const OptTensor& minval, IntArrayRef block_size,
                          c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max,
                          bool packed, Tensor& out) {
-  quantize_into(input, scale, zero_point, minval, block_size, parse_dtype(dtype_name_),
-                quant_min, quant_max, packed, out);
+  quantize_into(input, scale, zero_point, minval, block_size, parse_dtype(dtype_name_), quant_min,
+                quant_max, packed, out);
   return out;
 }
 
 Tensor dequantize_cpu(const Tensor& codes, const Tensor& scale, const OptTensor& zero_point,
-                      const OptTensor& minval, IntArrayRef block_size,
-                      c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max,
-                      bool packed, std::optional<at::ScalarType> output_dtype) {
+                      const OptTensor& minval, IntArrayRef block_size, c10::string_view dtype_name_,
+                      int64_t quant_min, int64_t quant_max, bool packed,
+                      std::optional<at::ScalarType> output_dtype) {
   const auto shape = packed ? unpacked_shape(codes.sizes()) : codes.sizes().vec();
   Tensor y = at::empty(shape, codes.options().dtype(at::kFloat));
-  dequantize_into(codes, scale, zero_point, minval, block_size, parse_dtype(dtype_name_),
-                  quant_min, quant_max, packed, y);
+  dequantize_into(codes, scale, zero_point, minval, block_size, parse_dtype(dtype_name_), quant_min,
+                  quant_max, packed, y);
   const auto od = output_dtype.value_or(at::kFloat);
   return od == at::kFloat ? y : y.to(od);
 }
@@ -426,8 +429,10 @@ Tensor& dequantize_out_cpu(const Tensor& codes, const Tensor& scale, const OptTe
 std::tuple<Tensor&, Tensor&> mxfp4_quantize_out_cpu(const Tensor& input, int64_t block_size,
                                                     Tensor& packed, Tensor& scales) {
   check_float_input(input, "input");
-  TORCH_CHECK(block_size > 0 && block_size % 2 == 0, "coreai_opt: MXFP4 block_size must be a "
-              "positive even number, got ", block_size);
+  TORCH_CHECK(block_size > 0 && block_size % 2 == 0,
+              "coreai_opt: MXFP4 block_size must be a "
+              "positive even number, got ",
+              block_size);
   TORCH_CHECK(input.dim() >= 1 && input.size(-1) % block_size == 0,
               "coreai_opt: MXFP4 needs the last dimension to be a multiple of the block size ",
               block_size, ", got shape ", input.sizes());
@@ -436,16 +441,18 @@ std::tuple<Tensor&, Tensor&> mxfp4_quantize_out_cpu(const Tensor& input, int64_t
   pshape.back() /= 2;
   auto sshape = x.sizes().vec();
   sshape.back() /= block_size;
-  TORCH_CHECK(packed.sizes() == IntArrayRef(pshape) && packed.is_contiguous() &&
-                  (packed.scalar_type() == at::kFloat4_e2m1fn_x2 ||
-                   packed.scalar_type() == at::kByte),
-              "coreai_opt: packed must be a contiguous float4_e2m1fn_x2 (or uint8) tensor of "
-              "shape ", IntArrayRef(pshape));
-  TORCH_CHECK(scales.sizes() == IntArrayRef(sshape) && scales.is_contiguous() &&
-                  (scales.scalar_type() == at::kFloat8_e8m0fnu ||
-                   scales.scalar_type() == at::kByte),
-              "coreai_opt: scales must be a contiguous float8_e8m0fnu (or uint8) tensor of "
-              "shape ", IntArrayRef(sshape));
+  TORCH_CHECK(
+      packed.sizes() == IntArrayRef(pshape) && packed.is_contiguous() &&
+          (packed.scalar_type() == at::kFloat4_e2m1fn_x2 || packed.scalar_type() == at::kByte),
+      "coreai_opt: packed must be a contiguous float4_e2m1fn_x2 (or uint8) tensor of "
+      "shape ",
+      IntArrayRef(pshape));
+  TORCH_CHECK(
+      scales.sizes() == IntArrayRef(sshape) && scales.is_contiguous() &&
+          (scales.scalar_type() == at::kFloat8_e8m0fnu || scales.scalar_type() == at::kByte),
+      "coreai_opt: scales must be a contiguous float8_e8m0fnu (or uint8) tensor of "
+      "shape ",
+      IntArrayRef(sshape));
   const float* xp = x.data_ptr<float>();
   auto* pp = static_cast<std::uint8_t*>(packed.data_ptr());
   auto* sp = static_cast<std::uint8_t*>(scales.data_ptr());
@@ -458,7 +465,8 @@ std::tuple<Tensor&, Tensor&> mxfp4_quantize_out_cpu(const Tensor& input, int64_t
 }
 
 std::tuple<Tensor, Tensor> mxfp4_quantize_cpu(const Tensor& input, int64_t block_size) {
-  TORCH_CHECK(input.dim() >= 1 && block_size > 0, "coreai_opt: MXFP4 needs a tensor with at "
+  TORCH_CHECK(input.dim() >= 1 && block_size > 0,
+              "coreai_opt: MXFP4 needs a tensor with at "
               "least one dimension and a positive block size");
   auto pshape = input.sizes().vec();
   pshape.back() /= 2;
@@ -472,13 +480,14 @@ std::tuple<Tensor, Tensor> mxfp4_quantize_cpu(const Tensor& input, int64_t block
 
 Tensor mxfp4_dequantize_cpu(const Tensor& packed_in, const Tensor& scales_in, int64_t block_size,
                             std::optional<at::ScalarType> output_dtype) {
-  TORCH_CHECK(block_size > 0 && block_size % 2 == 0, "coreai_opt: MXFP4 block_size must be a "
-              "positive even number, got ", block_size);
+  TORCH_CHECK(block_size > 0 && block_size % 2 == 0,
+              "coreai_opt: MXFP4 block_size must be a "
+              "positive even number, got ",
+              block_size);
   const Tensor packed = packed_in.contiguous();
   const Tensor scales = scales_in.contiguous();
   auto shape = unpacked_shape(packed.sizes());
-  TORCH_CHECK(shape.back() % block_size == 0 && scales.numel() * block_size ==
-                  packed.numel() * 2,
+  TORCH_CHECK(shape.back() % block_size == 0 && scales.numel() * block_size == packed.numel() * 2,
               "coreai_opt: ", scales.numel(), " MXFP4 scales do not match ", packed.numel() * 2,
               " elements in blocks of ", block_size);
   Tensor y = at::empty(shape, packed.options().dtype(at::kFloat));
@@ -505,10 +514,9 @@ std::tuple<Tensor, Tensor> block_minmax_cpu(const Tensor& input, IntArrayRef blo
   return {mins.to(input.scalar_type()), maxs.to(input.scalar_type())};
 }
 
-void observe_cpu(const Tensor& input, Tensor& running_min, Tensor& running_max,
-                 Tensor& initialized, IntArrayRef block_size, c10::string_view calculator,
-                 double averaging_constant, std::optional<double> range_min,
-                 std::optional<double> range_max) {
+void observe_cpu(const Tensor& input, Tensor& running_min, Tensor& running_max, Tensor& initialized,
+                 IntArrayRef block_size, c10::string_view calculator, double averaging_constant,
+                 std::optional<double> range_min, std::optional<double> range_max) {
   check_float_input(input, "input");
   const k::RangeCalculator calc = parse_calculator(calculator);
   k::FloatRange range;

@@ -1,12 +1,13 @@
 // Granularity block-size lists (reference §1.4 examples and messages) and the blockwise
 // view's element -> parameter mapping.
+#include "coreai_opt/kernels/blockwise.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
 #include <vector>
 
 #include "coreai_opt/errors.h"
-#include "coreai_opt/kernels/blockwise.h"
 
 namespace coreai_opt::kernels {
 namespace {
@@ -38,18 +39,26 @@ TEST(Blockwise, ReferenceExamples) {
 }
 
 TEST(Blockwise, ReferenceErrors) {
-  EXPECT_EQ(error_of([] { per_channel_block_size({2, 3}, std::nullopt); }),
+  EXPECT_EQ(error_of([] {
+              per_channel_block_size({2, 3}, std::nullopt);
+            }),
             "PerChannelGranularity axis is None and was not resolved to a default. Please "
             "specify axis explicitly.");
-  EXPECT_EQ(error_of([] { per_channel_block_size({2, 3}, 2); }),
+  EXPECT_EQ(error_of([] {
+              per_channel_block_size({2, 3}, 2);
+            }),
             "axis 2 is out of bounds for tensor of rank 2. Allowed axis range is [-2, 2)");
   EXPECT_EQ(error_of([] { per_block_block_size({8}, 4, std::nullopt); }),
             "axis must be specified when block_size is an int");
   EXPECT_EQ(error_of([] { per_block_block_size({8}, 4, 1); }),
             "axis 1 is out of bounds for tensor of rank 1");
-  EXPECT_EQ(error_of([] { per_block_block_size({10, 20}, 3, 1); }),
+  EXPECT_EQ(error_of([] {
+              per_block_block_size({10, 20}, 3, 1);
+            }),
             "Tensor size 20 along axis 1 is not divisible by block size 3");
-  EXPECT_EQ(error_of([] { per_block_block_size({8, 16}, V{4}); }),
+  EXPECT_EQ(error_of([] {
+              per_block_block_size({8, 16}, V{4});
+            }),
             "Rank of block_size (1) must match rank of weight tensor (2)");
   EXPECT_THROW(per_block_block_size({10, 20}, 3, 1), BlockSizeMismatchError);
   EXPECT_THROW(per_block_block_size({8, 16}, V{3, -1}), BlockSizeMismatchError);

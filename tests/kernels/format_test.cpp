@@ -40,9 +40,9 @@ std::uint8_t nearest_code(float x, const MiniFloatFormat& f) {
 TEST(Fp8Format, E4M3FNDecodesEveryCode) {
   EXPECT_EQ(e4m3fn_to_float(0x00), 0.0f);
   EXPECT_TRUE(std::signbit(e4m3fn_to_float(0x80)));
-  EXPECT_EQ(e4m3fn_to_float(0x01), std::ldexp(1.0f, -9));   // smallest subnormal
+  EXPECT_EQ(e4m3fn_to_float(0x01), std::ldexp(1.0f, -9));  // smallest subnormal
   EXPECT_EQ(e4m3fn_to_float(0x07), 7 * std::ldexp(1.0f, -9));
-  EXPECT_EQ(e4m3fn_to_float(0x08), std::ldexp(1.0f, -6));   // smallest normal
+  EXPECT_EQ(e4m3fn_to_float(0x08), std::ldexp(1.0f, -6));  // smallest normal
   EXPECT_EQ(e4m3fn_to_float(0x38), 1.0f);
   EXPECT_EQ(e4m3fn_to_float(0x7E), 448.0f);
   EXPECT_EQ(e4m3fn_to_float(0xFE), -448.0f);
@@ -127,7 +127,8 @@ TEST(Fp8Format, MatchesExhaustiveSearchOnRandomFloats) {
 }
 
 TEST(Fp4Format, DecodesAllSixteenCodes) {
-  const float expected[16] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
+  const float expected[16] = {0,     0.5f,  1,  1.5f,  2,  3,  4,  6,
+                              -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
   for (int c = 0; c < 16; ++c) {
     const float v = e2m1_to_float(static_cast<std::uint8_t>(c));
     EXPECT_EQ(bits_of(v), bits_of(expected[c])) << c;
@@ -138,9 +139,9 @@ TEST(Fp4Format, DecodesAllSixteenCodes) {
 TEST(Fp4Format, TiesGoToEvenAndSaturateAtSix) {
   // (input, expected magnitude) at every tie point and around it.
   const std::pair<float, float> cases[] = {
-      {0.25f, 0.0f}, {0.2500001f, 0.5f}, {0.75f, 1.0f}, {0.7499999f, 0.5f}, {1.25f, 1.0f},
-      {1.75f, 2.0f}, {2.5f, 2.0f},       {2.5000002f, 3.0f}, {3.5f, 4.0f},  {5.0f, 4.0f},
-      {5.0000005f, 6.0f}, {7.9f, 6.0f},  {1e9f, 6.0f},       {kInf, 6.0f}};
+      {0.25f, 0.0f},      {0.2500001f, 0.5f}, {0.75f, 1.0f},      {0.7499999f, 0.5f}, {1.25f, 1.0f},
+      {1.75f, 2.0f},      {2.5f, 2.0f},       {2.5000002f, 3.0f}, {3.5f, 4.0f},       {5.0f, 4.0f},
+      {5.0000005f, 6.0f}, {7.9f, 6.0f},       {1e9f, 6.0f},       {kInf, 6.0f}};
   for (const auto& [x, m] : cases) {
     EXPECT_EQ(e2m1_to_float(float_to_e2m1(x)), m) << x;
     EXPECT_EQ(e2m1_to_float(float_to_e2m1(-x)), -m) << -x;

@@ -1,5 +1,7 @@
 // fp4 e2m1 and MXFP4 kernels: every Highway target bit-exact against the reference, the
 // worked numbers of reference §2.9, NaN / infinity / zero blocks.
+#include "coreai_opt/format/fp4.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,7 +10,6 @@
 #include <vector>
 
 #include "coreai_opt/format/e8m0.h"
-#include "coreai_opt/format/fp4.h"
 #include "coreai_opt/kernels/fp4.h"
 #include "kernels/test_util.h"
 
@@ -57,8 +58,7 @@ TEST_P(Fp4Kernels, FloatScaleBitExactWithReference) {
 
 TEST_P(Fp4Kernels, Mxfp4BitExactWithReference) {
   std::uint32_t seed = 900;
-  for (std::size_t block : {std::size_t{32}, std::size_t{2}, std::size_t{48},
-                            std::size_t{4096}}) {
+  for (std::size_t block : {std::size_t{32}, std::size_t{2}, std::size_t{48}, std::size_t{4096}}) {
     for (std::size_t blocks : {1, 2, 3, 31, 70}) {
       const std::size_t n = block * blocks;
       std::mt19937 rng(++seed);
@@ -97,7 +97,8 @@ TEST_P(Fp4Kernels, Mxfp4DecodesEveryScaleCode) {
   for (int s = 0; s < 256; ++s) {
     scales[s] = static_cast<std::uint8_t>(s);
     for (int j = 0; j < 16; ++j) {
-      packed[s * 16 + j] = pack_nibbles(static_cast<std::uint8_t>(j), static_cast<std::uint8_t>(15 - j));
+      packed[s * 16 + j] =
+          pack_nibbles(static_cast<std::uint8_t>(j), static_cast<std::uint8_t>(15 - j));
     }
   }
   std::vector<float> ref(256 * 32), y(256 * 32);
@@ -113,13 +114,13 @@ COREAI_OPT_INSTANTIATE_PER_TARGET(Fp4Kernels);
 
 TEST(Mxfp4Reference, WorkedNumbers) {
   // Reference §2.9: the 4x5 matrix has amax 500 -> scale 64 for one block of 20.
-  const std::vector<float> x = {1, 2, 0, 4, 5, 10, 20, -30, 40, 50, 100, 200, 300, 400, 500,
-                                -0.1f, 0.2f, 0.3f, -0.4f, 0.5f};
+  const std::vector<float> x = {1,   2,   0,   4,   5,   10,    20,   -30,  40,    50,
+                                100, 200, 300, 400, 500, -0.1f, 0.2f, 0.3f, -0.4f, 0.5f};
   std::vector<std::uint8_t> q(10), s(1);
   reference::mxfp4_quantize(x.data(), q.data(), s.data(), 0, 20, 20);
   EXPECT_EQ(e8m0_to_float(s[0]), 64.0f);
-  const std::vector<float> expected = {0, 0, 0, 0, 0, 0, 0.5f, -0.5f, 0.5f, 1,
-                                       1.5f, 3, 4, 6, 6, 0, 0, 0, 0, 0};
+  const std::vector<float> expected = {0,    0, 0, 0, 0, 0, 0.5f, -0.5f, 0.5f, 1,
+                                       1.5f, 3, 4, 6, 6, 0, 0,    0,     0,    0};
   for (int i = 0; i < 20; ++i) {
     const std::uint8_t b = q[i / 2];
     EXPECT_EQ(e2m1_to_float(i % 2 == 0 ? low_nibble(b) : high_nibble(b)), expected[i]) << i;

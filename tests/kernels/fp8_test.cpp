@@ -1,12 +1,13 @@
 // fp8 kernels: every Highway target bit-exact against the reference; exhaustive codes
 // through the kernels; the worked numbers of reference §2.9.
+#include "coreai_opt/format/fp8.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 #include <vector>
 
-#include "coreai_opt/format/fp8.h"
 #include "coreai_opt/kernels/fp8.h"
 #include "kernels/test_util.h"
 
@@ -86,22 +87,23 @@ COREAI_OPT_INSTANTIATE_PER_TARGET(Fp8Kernels);
 
 // Reference §2.9: quantize() values of the 4x5 matrix with amax 500, per tensor.
 TEST(Fp8Reference, WorkedNumbers) {
-  std::vector<float> x = {1, 2, 0, 4, 5, 10, 20, -30, 40, 50, 100, 200, 300, 400, 500,
-                          -0.1f, 0.2f, 0.3f, -0.4f, 0.5f};
+  std::vector<float> x = {1,   2,   0,   4,   5,   10,    20,   -30,  40,    50,
+                          100, 200, 300, 400, 500, -0.1f, 0.2f, 0.3f, -0.4f, 0.5f};
   const float s4 = 500.0f / 448.0f;
   std::vector<std::uint8_t> q(20);
   reference::fp8_quantize(DType::kFloat8E4M3FN, x.data(), q.data(), 0, 20, {&s4, 20});
-  const std::vector<float> e4m3 = {0.875f, 1.75f, 0, 3.5f, 4.5f, 9, 18, -26, 36, 44,
-                                   88, 176, 256, 352, 448, -0.0859375f, 0.171875f, 0.28125f,
-                                   -0.34375f, 0.4375f};
+  const std::vector<float> e4m3 = {0.875f, 1.75f,       0,         3.5f,     4.5f,      9,      18,
+                                   -26,    36,          44,        88,       176,       256,    352,
+                                   448,    -0.0859375f, 0.171875f, 0.28125f, -0.34375f, 0.4375f};
   for (int i = 0; i < 20; ++i) EXPECT_EQ(e4m3fn_to_float(q[i]), e4m3[i]) << i;
 
-  for (int i = 15; i < 20; ++i) x[i] = std::vector<float>{-0.001f, 0.002f, 0.003f, -0.004f, 0.005f}[i - 15];
+  for (int i = 15; i < 20; ++i)
+    x[i] = std::vector<float>{-0.001f, 0.002f, 0.003f, -0.004f, 0.005f}[i - 15];
   const float s5 = 500.0f / 57344.0f;
   reference::fp8_quantize(DType::kFloat8E5M2, x.data(), q.data(), 0, 20, {&s5, 20});
-  const std::vector<float> e5m2 = {112, 224, 0, 448, 512, 1024, 2048, -3584, 4096, 6144,
-                                   12288, 24576, 32768, 49152, 57344, -0.109375f, 0.21875f,
-                                   0.375f, -0.4375f, 0.625f};
+  const std::vector<float> e5m2 = {112,   224,        0,        448,    512,      1024,  2048,
+                                   -3584, 4096,       6144,     12288,  24576,    32768, 49152,
+                                   57344, -0.109375f, 0.21875f, 0.375f, -0.4375f, 0.625f};
   for (int i = 0; i < 20; ++i) EXPECT_EQ(e5m2_to_float(q[i]), e5m2[i]) << i;
 }
 

@@ -1,12 +1,13 @@
 // Integer kernels: every Highway target bit-exact against the scalar reference, over
 // formulations, ranges, block run lengths, unaligned ranges and tails; worked numbers.
+#include "coreai_opt/kernels/int.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 #include <vector>
 
-#include "coreai_opt/kernels/int.h"
 #include "kernels/test_util.h"
 
 namespace coreai_opt::kernels {
@@ -67,9 +68,9 @@ TEST_P(IntKernels, BitExactWithReference) {
           // A sub-range starting at an even offset, and the whole array.
           for (const auto& [b, e] : {std::pair<std::size_t, std::size_t>{0, n},
                                      {std::min<std::size_t>(2, n), n - (n > 5 ? 1 : 0)}}) {
-            SCOPED_TRACE(::testing::Message() << "n=" << n << " run=" << run << " range=["
-                                              << r.qmin << "," << r.qmax << "] minval="
-                                              << minval << " [" << b << "," << e << ")");
+            SCOPED_TRACE(::testing::Message()
+                         << "n=" << n << " run=" << run << " range=[" << r.qmin << "," << r.qmax
+                         << "] minval=" << minval << " [" << b << "," << e << ")");
             std::vector<float> y_ref(n, -7.0f), y(n, -7.0f);
             std::vector<std::uint8_t> m_ref(n, 9), m(n, 9);
             reference::int_fake_quantize(c.x.data(), y_ref.data(), m_ref.data(), b, e, c.p);

@@ -1,5 +1,7 @@
 // Per-block min/max: every Highway target bit-exact against the reference, NaN
 // propagation, signed zeros, accumulation across calls.
+#include "coreai_opt/kernels/minmax.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,7 +9,6 @@
 #include <random>
 #include <vector>
 
-#include "coreai_opt/kernels/minmax.h"
 #include "kernels/test_util.h"
 
 namespace coreai_opt::kernels {
@@ -40,8 +41,8 @@ TEST_P(MinMaxKernels, BitExactWithReference) {
           std::vector<float> mn(blocks, kInf), mx(blocks, -kInf);
           reference::minmax_update(x.data(), b, e, run, mn_ref.data(), mx_ref.data());
           minmax_update(x.data(), b, e, run, mn.data(), mx.data());
-          SCOPED_TRACE(::testing::Message() << "n=" << n << " run=" << run << " variant="
-                                            << variant << " [" << b << "," << e << ")");
+          SCOPED_TRACE(::testing::Message() << "n=" << n << " run=" << run << " variant=" << variant
+                                            << " [" << b << "," << e << ")");
           ASSERT_TRUE(same_floats(mn_ref, mn));
           ASSERT_TRUE(same_floats(mx_ref, mx));
           // A second call accumulates into the same arrays.

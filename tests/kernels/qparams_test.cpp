@@ -1,4 +1,6 @@
 // Qparam math: the worked numbers of reference §2.9, calculators, float_range, precision.
+#include "coreai_opt/kernels/qparams.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -6,7 +8,6 @@
 #include <vector>
 
 #include "coreai_opt/errors.h"
-#include "coreai_opt/kernels/qparams.h"
 
 namespace coreai_opt::kernels {
 namespace {
@@ -95,8 +96,8 @@ TEST(QParams, E8M0CodesAreReported) {
   const float mn = -3.0f, mx = 500.0f;
   float s;
   std::uint8_t code = 0;
-  choose_qparams({DType::kFloat4E2M1FNx2, S::kSymmetric, F::kZp, ScaleKind::kE8M0}, &mn, &mx, 1,
-                 &s, nullptr, nullptr, &code);
+  choose_qparams({DType::kFloat4E2M1FNx2, S::kSymmetric, F::kZp, ScaleKind::kE8M0}, &mn, &mx, 1, &s,
+                 nullptr, nullptr, &code);
   EXPECT_EQ(code, 127 + 6);
   EXPECT_EQ(s, 64.0f);
 }
@@ -179,8 +180,8 @@ TEST(QParams, Calculators) {
   // Global min-max never contracts.
   rmin = -2.0f;
   rmax = 4.0f;
-  update_running_range(RangeCalculator::kGlobalMinMax, 0.0f, ParamPrecision::kFloat32, true,
-                       &b_min, &b_max, 1, &rmin, &rmax);
+  update_running_range(RangeCalculator::kGlobalMinMax, 0.0f, ParamPrecision::kFloat32, true, &b_min,
+                       &b_max, 1, &rmin, &rmax);
   EXPECT_EQ(rmin, -4.0f);
   EXPECT_EQ(rmax, 4.0f);
   // Static replaces.
@@ -191,7 +192,7 @@ TEST(QParams, Calculators) {
 }
 
 TEST(QParams, PrecisionRounding) {
-  EXPECT_EQ(round_to_bfloat16(1.0f + 0x1p-8f), 1.0f);               // tie -> even
+  EXPECT_EQ(round_to_bfloat16(1.0f + 0x1p-8f), 1.0f);                // tie -> even
   EXPECT_EQ(round_to_bfloat16(1.0f + 3 * 0x1p-8f), 1.0f + 0x1p-6f);  // tie -> even
   EXPECT_EQ(round_to_bfloat16(1.0f + 0x1p-8f + 0x1p-20f), 1.0f + 0x1p-7f);
   EXPECT_TRUE(std::isinf(round_to_bfloat16(3.4e38f)));
@@ -203,9 +204,9 @@ TEST(QParams, PrecisionRounding) {
   // bf16 qparams: 3 / 127.5 rounded to bf16.
   const float mn = -1.0f, mx = 3.0f;
   float s;
-  choose_qparams({DType::kInt8, S::kSymmetric, F::kZp, ScaleKind::kFloat,
-                  ParamPrecision::kBFloat16},
-                 &mn, &mx, 1, &s, nullptr, nullptr);
+  choose_qparams(
+      {DType::kInt8, S::kSymmetric, F::kZp, ScaleKind::kFloat, ParamPrecision::kBFloat16}, &mn, &mx,
+      1, &s, nullptr, nullptr);
   EXPECT_EQ(s, round_to_bfloat16(3.0f / 127.5f));
   EXPECT_NE(s, 3.0f / 127.5f);
 }

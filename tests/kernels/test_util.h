@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
 
 #include <cmath>
 #include <cstdint>
@@ -11,8 +12,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include <hwy/targets.h>
 
 #include "coreai_opt/kernels/targets.h"
 
@@ -35,8 +34,8 @@ inline std::string target_param_name(const ::testing::TestParamInfo<std::int64_t
   return hwy::TargetName(info.param);
 }
 
-#define COREAI_OPT_INSTANTIATE_PER_TARGET(suite)                                       \
-  INSTANTIATE_TEST_SUITE_P(Targets, suite,                                             \
+#define COREAI_OPT_INSTANTIATE_PER_TARGET(suite)                                           \
+  INSTANTIATE_TEST_SUITE_P(Targets, suite,                                                 \
                            ::testing::ValuesIn(::coreai_opt::kernels::testing::targets()), \
                            ::coreai_opt::kernels::testing::target_param_name)
 
@@ -68,8 +67,8 @@ inline ::testing::AssertionResult same_floats(const std::vector<float>& expected
       f << "index " << i << ": expected " << expected[i] << " (0x" << std::hex
         << bits_of(expected[i]) << "), got " << std::dec << actual[i] << " (0x" << std::hex
         << bits_of(actual[i]) << ")" << std::dec;
-      if (input != nullptr) f << " for input " << (*input)[i] << " (0x" << std::hex
-                              << bits_of((*input)[i]) << ")";
+      if (input != nullptr)
+        f << " for input " << (*input)[i] << " (0x" << std::hex << bits_of((*input)[i]) << ")";
       return f;
     }
   }
@@ -100,19 +99,35 @@ inline std::vector<float> edge_inputs(std::size_t n, float unit, float magnitude
   std::vector<float> x(n);
   for (auto& v : x) {
     switch (kind(rng)) {
-      case 0: v = (static_cast<float>(k(rng)) + 0.5f) * unit; break;
-      case 1: v = std::nextafter((static_cast<float>(k(rng)) + 0.5f), 0.0f) * unit; break;
-      case 2: v = std::nextafter((static_cast<float>(k(rng)) + 0.5f), 1e9f) * unit; break;
-      case 3: v = static_cast<float>(k(rng)) * unit; break;
+      case 0:
+        v = (static_cast<float>(k(rng)) + 0.5f) * unit;
+        break;
+      case 1:
+        v = std::nextafter((static_cast<float>(k(rng)) + 0.5f), 0.0f) * unit;
+        break;
+      case 2:
+        v = std::nextafter((static_cast<float>(k(rng)) + 0.5f), 1e9f) * unit;
+        break;
+      case 3:
+        v = static_cast<float>(k(rng)) * unit;
+        break;
       case 4: {
-        const float specials[] = {0.0f, -0.0f, std::numeric_limits<float>::infinity(),
+        const float specials[] = {0.0f,
+                                  -0.0f,
+                                  std::numeric_limits<float>::infinity(),
                                   -std::numeric_limits<float>::infinity(),
-                                  std::numeric_limits<float>::quiet_NaN(), 1e-40f, -1e-40f,
-                                  3e38f, -3e38f, 1e-30f};
+                                  std::numeric_limits<float>::quiet_NaN(),
+                                  1e-40f,
+                                  -1e-40f,
+                                  3e38f,
+                                  -3e38f,
+                                  1e-30f};
         v = specials[std::uniform_int_distribution<int>(0, 9)(rng)];
         break;
       }
-      default: v = normal(rng) * magnitude; break;
+      default:
+        v = normal(rng) * magnitude;
+        break;
     }
   }
   return x;

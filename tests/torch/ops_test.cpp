@@ -1,8 +1,9 @@
 // The LibTorch layer: differential tests against ATen in the same binary, autograd (STE),
 // out= variants, bf16/fp16, observers, MXFP4, TorchScript access, and two real threads.
-#include <gtest/gtest.h>
+#include "coreai_opt/torch/ops.h"
 
 #include <ATen/Parallel.h>
+#include <gtest/gtest.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -11,7 +12,6 @@
 
 #include "coreai_opt/format/fp4.h"
 #include "coreai_opt/kernels/blockwise.h"
-#include "coreai_opt/torch/ops.h"
 
 namespace coreai_opt {
 namespace {
@@ -28,9 +28,9 @@ namespace k = kernels;
   const int64_t n = differ.sum().item<int64_t>();
   if (n == 0) return ::testing::AssertionSuccess();
   const int64_t i = differ.flatten().nonzero()[0].item<int64_t>();
-  return ::testing::AssertionFailure() << n << " elements differ, first at " << i << ": "
-                                       << a.flatten()[i].item<float>() << " vs "
-                                       << b.flatten()[i].item<float>();
+  return ::testing::AssertionFailure()
+         << n << " elements differ, first at " << i << ": " << a.flatten()[i].item<float>()
+         << " vs " << b.flatten()[i].item<float>();
 }
 
 std::vector<int64_t> vec(at::IntArrayRef r) { return r.vec(); }
@@ -46,8 +46,8 @@ Tensor tie_heavy_input(at::IntArrayRef shape, float scale) {
 
 TEST(TorchOps, Int8PerTensorEqualsAtenForwardAndGradient) {
   const float s = 0.03125f;  // 2^-5
-  for (auto [qmin, qmax, zp] : {std::tuple<int, int, int>{-128, 127, 0}, {0, 255, 128},
-                                {-8, 7, 3}, {0, 15, 8}}) {
+  for (auto [qmin, qmax, zp] :
+       {std::tuple<int, int, int>{-128, 127, 0}, {0, 255, 128}, {-8, 7, 3}, {0, 15, 8}}) {
     Tensor x = tie_heavy_input({64, 100}, s).requires_grad_(true);
     Tensor xa = x.detach().clone().requires_grad_(true);
     const auto dtype = qmin < 0 ? (qmax == 127 ? DType::kInt8 : DType::kInt4)
@@ -87,12 +87,12 @@ TEST(TorchOps, Int8PerChannelEqualsAtenForwardAndGradient) {
 
 TEST(TorchOps, Fp8EncodeEqualsTorchCastAfterClamping) {
   torch::manual_seed(1);
-  for (auto [dtype, st, mx] : {std::tuple<DType, at::ScalarType, float>{DType::kFloat8E4M3FN,
-                                                                        at::kFloat8_e4m3fn, 448.0f},
-                               {DType::kFloat8E5M2, at::kFloat8_e5m2, 57344.0f}}) {
+  for (auto [dtype, st, mx] :
+       {std::tuple<DType, at::ScalarType, float>{DType::kFloat8E4M3FN, at::kFloat8_e4m3fn, 448.0f},
+        {DType::kFloat8E5M2, at::kFloat8_e5m2, 57344.0f}}) {
     // Every exponent of the format's range, subnormals, values past saturation, NaN.
-    Tensor x = torch::randn({4096}) * torch::pow(2.0, torch::randint(-20, 18, {4096}))
-                                          .to(at::kFloat);
+    Tensor x =
+        torch::randn({4096}) * torch::pow(2.0, torch::randint(-20, 18, {4096})).to(at::kFloat);
     x[0] = std::numeric_limits<float>::quiet_NaN();
     x[1] = -std::numeric_limits<float>::infinity();
     x[2] = 1e30f;
@@ -101,11 +101,10 @@ TEST(TorchOps, Fp8EncodeEqualsTorchCastAfterClamping) {
     Tensor codes = ops::quantize(x, torch::full({1}, s), std::nullopt, std::nullopt, {4096}, dtype);
     ASSERT_EQ(codes.scalar_type(), st);
     Tensor expected = x.div(s).clamp(-mx, mx).to(st);
-    ASSERT_TRUE(torch::equal(codes.view(at::kByte), expected.view(at::kByte)))
-        << dtype_name(dtype);
+    ASSERT_TRUE(torch::equal(codes.view(at::kByte), expected.view(at::kByte))) << dtype_name(dtype);
     // Dequantize matches torch's decode times the scale.
-    Tensor back = ops::dequantize(codes, torch::full({1}, s), std::nullopt, std::nullopt, {4096},
-                                  dtype);
+    Tensor back =
+        ops::dequantize(codes, torch::full({1}, s), std::nullopt, std::nullopt, {4096}, dtype);
     ASSERT_TRUE(same_values(expected.to(at::kFloat) * s, back));
   }
 }
@@ -134,8 +133,8 @@ TEST(TorchOps, OutVariantsWriteIntoTheCallersBuffer) {
   void* before = out.data_ptr();
   ops::fake_quantize_out(x, s, zp, std::nullopt, block, DType::kInt4, -8, 7, out);
   EXPECT_EQ(out.data_ptr(), before);
-  ASSERT_TRUE(same_values(ops::fake_quantize(x, s, zp, std::nullopt, block, DType::kInt4, -8, 7),
-                          out));
+  ASSERT_TRUE(
+      same_values(ops::fake_quantize(x, s, zp, std::nullopt, block, DType::kInt4, -8, 7), out));
   Tensor codes = torch::empty({33, 32}, at::kByte);
   ops::quantize_out(x, s, zp, std::nullopt, block, DType::kInt4, -8, 7, true, codes);
   Tensor y = torch::empty_like(x);
@@ -204,8 +203,8 @@ TEST(TorchOps, BlockMinMaxEqualsAten) {
 
 TEST(TorchOps, Mxfp4WorkedNumbersAndRoundTrip) {
   Tensor x = torch::zeros({32});
-  const float head[] = {1, 2, 0, 4, 5, 10, 20, -30, 40, 50, 100, 200, 300, 400, 500, -0.1f, 0.2f,
-                        0.3f, -0.4f, 0.5f};
+  const float head[] = {1,   2,   0,   4,   5,   10,    20,   -30,  40,    50,
+                        100, 200, 300, 400, 500, -0.1f, 0.2f, 0.3f, -0.4f, 0.5f};
   for (int i = 0; i < 20; ++i) x[i] = head[i];
   auto [packed, scales] = ops::mxfp4_quantize(x.view({1, 32}));
   EXPECT_EQ(packed.scalar_type(), at::kFloat4_e2m1fn_x2);

@@ -35,10 +35,14 @@ inline float e8m0_to_float(std::uint8_t code) {
 /// (2 for fp4 e2m1, 8 for e4m3fn, 15 for e5m2; 0 for integer dtypes, which do not use E8M0).
 constexpr int e8m0_element_emax(DType d) {
   switch (d) {
-    case DType::kFloat4E2M1FNx2: return 2;
-    case DType::kFloat8E4M3FN: return 8;
-    case DType::kFloat8E5M2: return 15;
-    default: return 0;
+    case DType::kFloat4E2M1FNx2:
+      return 2;
+    case DType::kFloat8E4M3FN:
+      return 8;
+    case DType::kFloat8E5M2:
+      return 15;
+    default:
+      return 0;
   }
 }
 

@@ -26,9 +26,9 @@ namespace coreai_opt {
 
 /// Which special values a small float format has.
 enum class MiniFloatSpecials : std::uint8_t {
-  kNone,     ///< no NaN, no infinity (fp4 e2m1)
-  kFiniteNaN,///< "fn": only the all-ones magnitude is NaN, no infinity (e4m3fn)
-  kIeee,     ///< all-ones exponent: infinity (mantissa 0) or NaN (e5m2)
+  kNone,       ///< no NaN, no infinity (fp4 e2m1)
+  kFiniteNaN,  ///< "fn": only the all-ones magnitude is NaN, no infinity (e4m3fn)
+  kIeee,       ///< all-ones exponent: infinity (mantissa 0) or NaN (e5m2)
 };
 
 /// Parameters of a sign-exponent-mantissa format of at most 8 bits.
@@ -36,10 +36,10 @@ struct MiniFloatFormat {
   int exponent_bits;
   int mantissa_bits;
   int bias;
-  float max_finite;          ///< largest finite magnitude
-  std::uint8_t max_code;     ///< magnitude code of max_finite
+  float max_finite;       ///< largest finite magnitude
+  std::uint8_t max_code;  ///< magnitude code of max_finite
   MiniFloatSpecials specials;
-  std::uint8_t nan_code;     ///< magnitude code written for NaN (unused for kNone)
+  std::uint8_t nan_code;  ///< magnitude code written for NaN (unused for kNone)
 
   /// Bit position of the sign bit (= exponent_bits + mantissa_bits).
   constexpr int sign_shift() const { return exponent_bits + mantissa_bits; }
@@ -48,18 +48,17 @@ struct MiniFloatFormat {
 };
 
 /// float8_e4m3fn.
-inline constexpr MiniFloatFormat kE4M3FNFormat{4, 3, 7, 448.0f, 0x7E, MiniFloatSpecials::kFiniteNaN,
-                                               0x7F};
+inline constexpr MiniFloatFormat kE4M3FNFormat{
+    4, 3, 7, 448.0f, 0x7E, MiniFloatSpecials::kFiniteNaN, 0x7F};
 /// float8_e5m2.
-inline constexpr MiniFloatFormat kE5M2Format{5, 2, 15, 57344.0f, 0x7B, MiniFloatSpecials::kIeee,
+inline constexpr MiniFloatFormat kE5M2Format{5,   2, 15, 57344.0f, 0x7B, MiniFloatSpecials::kIeee,
                                              0x7F};
 
 /// Encodes `x` with round-half-to-even and saturation (see the file comment). This is
 /// the scalar specification; the SIMD kernels are tested bit-exact against it.
 /// For formats without NaN (fp4) a NaN encodes as +0.
 inline std::uint8_t minifloat_encode(float x, const MiniFloatFormat& f) {
-  const auto sign =
-      static_cast<std::uint8_t>(std::signbit(x) ? (1u << f.sign_shift()) : 0u);
+  const auto sign = static_cast<std::uint8_t>(std::signbit(x) ? (1u << f.sign_shift()) : 0u);
   if (std::isnan(x)) {
     return f.specials == MiniFloatSpecials::kNone ? std::uint8_t{0}
                                                   : static_cast<std::uint8_t>(sign | f.nan_code);

@@ -19,12 +19,12 @@ void fp4_fake_quantize(const float* x, float* y, std::uint8_t* mask, std::size_t
 
 /// e2m1 codes packed two per byte (element i in packed[i / 2], low nibble when i is even).
 /// `begin` must be even.
-void fp4_quantize_packed(const float* x, std::uint8_t* packed, std::size_t begin,
-                         std::size_t end, const FloatQuantParams& p);
+void fp4_quantize_packed(const float* x, std::uint8_t* packed, std::size_t begin, std::size_t end,
+                         const FloatQuantParams& p);
 
 /// Inverse of fp4_quantize_packed (`begin` even).
-void fp4_dequantize_packed(const std::uint8_t* packed, float* y, std::size_t begin,
-                           std::size_t end, const FloatQuantParams& p);
+void fp4_dequantize_packed(const std::uint8_t* packed, float* y, std::size_t begin, std::size_t end,
+                           const FloatQuantParams& p);
 
 /// MXFP4 quantization of blocks of `block_size` consecutive elements (32 for OCP MX;
 /// must be even): per block, scale_codes[b] = e8m0_scale_code(amax, 2) and the elements are
@@ -42,11 +42,11 @@ namespace reference {
 void fp4_fake_quantize(const float* x, float* y, std::uint8_t* mask, std::size_t begin,
                        std::size_t end, const FloatQuantParams& p);
 /// Scalar specification of kernels::fp4_quantize_packed.
-void fp4_quantize_packed(const float* x, std::uint8_t* packed, std::size_t begin,
-                         std::size_t end, const FloatQuantParams& p);
+void fp4_quantize_packed(const float* x, std::uint8_t* packed, std::size_t begin, std::size_t end,
+                         const FloatQuantParams& p);
 /// Scalar specification of kernels::fp4_dequantize_packed.
-void fp4_dequantize_packed(const std::uint8_t* packed, float* y, std::size_t begin,
-                           std::size_t end, const FloatQuantParams& p);
+void fp4_dequantize_packed(const std::uint8_t* packed, float* y, std::size_t begin, std::size_t end,
+                           const FloatQuantParams& p);
 /// Scalar specification of kernels::mxfp4_quantize.
 void mxfp4_quantize(const float* x, std::uint8_t* packed, std::uint8_t* scale_codes,
                     std::size_t begin, std::size_t end, std::size_t block_size);

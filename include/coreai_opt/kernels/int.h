@@ -23,9 +23,9 @@ namespace coreai_opt::kernels {
 
 /// Per-block affine parameters of integer quantization.
 struct IntQuantParams {
-  const float* scale = nullptr;               ///< one per block, > 0
-  const std::int32_t* zero_point = nullptr;   ///< ZP formulation; nullptr means all 0
-  const float* minval = nullptr;              ///< non-null selects the MINVAL formulation
+  const float* scale = nullptr;              ///< one per block, > 0
+  const std::int32_t* zero_point = nullptr;  ///< ZP formulation; nullptr means all 0
+  const float* minval = nullptr;             ///< non-null selects the MINVAL formulation
   std::int32_t quant_min = -128;
   std::int32_t quant_max = 127;
   std::size_t run_length = 1;  ///< consecutive elements per block (>= 1)
@@ -47,8 +47,8 @@ void int_dequantize(const std::uint8_t* codes, float* y, std::size_t begin, std:
 
 /// 4-bit codes packed two per byte: element i goes to packed[i / 2], low nibble when i is
 /// even. `begin` must be even; an odd `end` writes the last byte with a zero high nibble.
-void int_quantize_packed4(const float* x, std::uint8_t* packed, std::size_t begin,
-                          std::size_t end, const IntQuantParams& p);
+void int_quantize_packed4(const float* x, std::uint8_t* packed, std::size_t begin, std::size_t end,
+                          const IntQuantParams& p);
 
 /// Inverse of int_quantize_packed4 (`begin` even). Signed nibbles when quant_min < 0.
 void int_dequantize_packed4(const std::uint8_t* packed, float* y, std::size_t begin,
@@ -65,8 +65,8 @@ void int_quantize(const float* x, std::uint8_t* codes, std::size_t begin, std::s
 void int_dequantize(const std::uint8_t* codes, float* y, std::size_t begin, std::size_t end,
                     const IntQuantParams& p);
 /// Scalar specification of kernels::int_quantize_packed4.
-void int_quantize_packed4(const float* x, std::uint8_t* packed, std::size_t begin,
-                          std::size_t end, const IntQuantParams& p);
+void int_quantize_packed4(const float* x, std::uint8_t* packed, std::size_t begin, std::size_t end,
+                          const IntQuantParams& p);
 /// Scalar specification of kernels::int_dequantize_packed4.
 void int_dequantize_packed4(const std::uint8_t* packed, float* y, std::size_t begin,
                             std::size_t end, const IntQuantParams& p);

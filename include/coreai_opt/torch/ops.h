@@ -36,9 +36,9 @@ at::Tensor fake_quantize(const at::Tensor& input, const at::Tensor& scale,
 /// fake_quantize into `out` (same shape and dtype as input); returns out.
 at::Tensor& fake_quantize_out(const at::Tensor& input, const at::Tensor& scale,
                               const std::optional<at::Tensor>& zero_point,
-                              const std::optional<at::Tensor>& minval,
-                              at::IntArrayRef block_size, DType dtype, std::int64_t quant_min,
-                              std::int64_t quant_max, at::Tensor& out);
+                              const std::optional<at::Tensor>& minval, at::IntArrayRef block_size,
+                              DType dtype, std::int64_t quant_min, std::int64_t quant_max,
+                              at::Tensor& out);
 
 /// Fake quantization plus the bool mask of elements whose rounded code was in range.
 std::tuple<at::Tensor, at::Tensor> fake_quantize_with_mask(
@@ -74,8 +74,8 @@ at::Tensor dequantize(const at::Tensor& codes, const at::Tensor& scale,
 at::Tensor& dequantize_out(const at::Tensor& codes, const at::Tensor& scale,
                            const std::optional<at::Tensor>& zero_point,
                            const std::optional<at::Tensor>& minval, at::IntArrayRef block_size,
-                           DType dtype, std::int64_t quant_min, std::int64_t quant_max,
-                           bool packed, at::Tensor& out);
+                           DType dtype, std::int64_t quant_min, std::int64_t quant_max, bool packed,
+                           at::Tensor& out);
 
 /// MXFP4 along the last dimension (a multiple of block_size): packed float4_e2m1fn_x2
 /// [..., last / 2] and E8M0 scales float8_e8m0fnu [..., last / block_size].
@@ -91,7 +91,8 @@ at::Tensor mxfp4_dequantize(const at::Tensor& packed, const at::Tensor& scales,
                             std::int64_t block_size = 32, at::ScalarType output_dtype = at::kFloat);
 
 /// Per-block amin and amax (parameter shape, input dtype); NaN propagates.
-std::tuple<at::Tensor, at::Tensor> block_minmax(const at::Tensor& input, at::IntArrayRef block_size);
+std::tuple<at::Tensor, at::Tensor> block_minmax(const at::Tensor& input,
+                                                at::IntArrayRef block_size);
 
 /// One observer step (reference §2.2-2.3): per-block range of `input`, float_range
 /// overrides, then the calculator's update of running_min / running_max (parameter shape,

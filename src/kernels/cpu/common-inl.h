@@ -7,12 +7,12 @@
 #define COREAI_OPT_KERNELS_CPU_COMMON_INL_H_
 #endif
 
+#include <hwy/highway.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-
-#include <hwy/highway.h>
 
 HWY_BEFORE_NAMESPACE();
 namespace coreai_opt {
@@ -81,7 +81,8 @@ template <class D>
 HWY_INLINE void StoreMask01(D d, hn::Mask<D> m, std::uint8_t* p, std::size_t count) {
   const hn::RebindToUnsigned<D> du;
   const hn::Rebind<std::uint8_t, D> d8;
-  const auto bits = hn::ShiftRight<sizeof(hn::TFromD<D>) * 8 - 1>(hn::BitCast(du, hn::VecFromMask(d, m)));
+  const auto bits =
+      hn::ShiftRight<sizeof(hn::TFromD<D>) * 8 - 1>(hn::BitCast(du, hn::VecFromMask(d, m)));
   const auto bytes = hn::DemoteTo(d8, hn::BitCast(hn::RebindToSigned<D>(), bits));
   StoreN(d8, bytes, p, count);
 }
@@ -160,8 +161,8 @@ template <int M, int B, class D>
 HWY_INLINE hn::Vec<D> DecodeMiniFloatMagnitude(D d, hn::Vec<hn::RebindToSigned<D>> mag) {
   const hn::RebindToSigned<D> di;
   const auto normal = hn::Add(hn::ShiftLeft<23 - M>(mag), hn::Set(di, (127 - B) << 23));
-  const auto sub = hn::Mul(hn::ConvertTo(d, mag),
-                           hn::Set(d, 1.0f / static_cast<float>(1u << (B + M - 1))));
+  const auto sub =
+      hn::Mul(hn::ConvertTo(d, mag), hn::Set(d, 1.0f / static_cast<float>(1u << (B + M - 1))));
   const auto is_sub = hn::RebindMask(d, hn::Lt(mag, hn::Set(di, 1 << M)));
   return hn::IfThenElse(is_sub, sub, hn::BitCast(d, normal));
 }

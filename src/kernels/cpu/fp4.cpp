@@ -1,11 +1,11 @@
 // Highway kernels for fp4 e2m1 and MXFP4 (format/fp4.h, format/e8m0.h, kernels/fp4.h).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/fp4.cpp"
-#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include "coreai_opt/kernels/fp4.h"
 
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
-#include "coreai_opt/kernels/fp4.h"
 #include "kernels/cpu/minifloat-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -66,7 +66,7 @@ std::uint32_t MxScaleCode(const float* x, std::size_t count) {
 using DU16 = hn::Rebind<std::uint16_t, DF>;          // N lanes, half width
 using DU32H = hn::Repartition<std::uint32_t, DU16>;  // N/2 lanes
 using DI32H = hn::RebindToSigned<DU32H>;
-using DU8H = hn::Rebind<std::uint8_t, DU32H>;         // N/2 lanes
+using DU8H = hn::Rebind<std::uint8_t, DU32H>;  // N/2 lanes
 
 void Mxfp4Quantize32(const float* x, std::uint8_t* packed, std::uint8_t* scale_codes,
                      std::size_t begin, std::size_t end) {
@@ -126,7 +126,8 @@ void Mxfp4Dequantize32(const std::uint8_t* packed, const std::uint8_t* scale_cod
     const auto s = hn::Set(d, scale);
     for (std::size_t j = 0; j < 32; j += n) {
       const auto w = hn::PromoteTo(du32h, hn::LoadU(du8h, packed + (b0 + j) / 2));
-      const auto pair = hn::Or(hn::And(w, lo4), hn::ShiftLeft<16>(hn::And(hn::ShiftRight<4>(w), lo4)));
+      const auto pair =
+          hn::Or(hn::And(w, lo4), hn::ShiftLeft<16>(hn::And(hn::ShiftRight<4>(w), lo4)));
       const auto c = hn::PromoteTo(di, hn::BitCast(du16, pair));
       hn::StoreU(hn::Mul(mf::Decode<E2M1Traits>(d, c), s), d, y + b0 + j);
     }
@@ -141,8 +142,8 @@ void Fp4FakeQuantize(const float* x, float* y, std::uint8_t* mask, std::size_t b
   mf::FakeQuantize<E2M1Traits>(x, y, mask, begin, end, p);
 }
 
-void Fp4QuantizePacked(const float* x, std::uint8_t* packed, std::size_t begin,
-                       std::size_t end, const FloatQuantParams& p) {
+void Fp4QuantizePacked(const float* x, std::uint8_t* packed, std::size_t begin, std::size_t end,
+                       const FloatQuantParams& p) {
   HWY_ALIGN std::uint8_t buf[kChunk];
   for (std::size_t c = begin; c < end; c += kChunk) {
     const std::size_t n = std::min(kChunk, end - c);
@@ -152,8 +153,8 @@ void Fp4QuantizePacked(const float* x, std::uint8_t* packed, std::size_t begin,
   }
 }
 
-void Fp4DequantizePacked(const std::uint8_t* packed, float* y, std::size_t begin,
-                         std::size_t end, const FloatQuantParams& p) {
+void Fp4DequantizePacked(const std::uint8_t* packed, float* y, std::size_t begin, std::size_t end,
+                         const FloatQuantParams& p) {
   HWY_ALIGN std::uint8_t buf[kChunk + 2];
   for (std::size_t c = begin; c < end; c += kChunk) {
     const std::size_t n = std::min(kChunk, end - c);
@@ -210,7 +211,8 @@ void Mxfp4Dequantize(const std::uint8_t* packed, const std::uint8_t* scale_codes
   for (std::size_t b0 = begin; b0 < end; b0 += block_size) {
     const std::uint8_t code = scale_codes[b0 / block_size];
     // 2^(code - 127): code 0 is the float subnormal 2^-127, 0xFF NaN.
-    const std::uint32_t sbits = code == 0xFF ? 0x7FC00000u : (code == 0 ? 0x00400000u : std::uint32_t{code} << 23);
+    const std::uint32_t sbits =
+        code == 0xFF ? 0x7FC00000u : (code == 0 ? 0x00400000u : std::uint32_t{code} << 23);
     float scale;
     std::memcpy(&scale, &sbits, 4);
     const VF s = hn::Set(d, scale);
@@ -244,12 +246,12 @@ void fp4_fake_quantize(const float* x, float* y, std::uint8_t* mask, std::size_t
                        std::size_t end, const FloatQuantParams& p) {
   HWY_DYNAMIC_DISPATCH(Fp4FakeQuantize)(x, y, mask, begin, end, p);
 }
-void fp4_quantize_packed(const float* x, std::uint8_t* packed, std::size_t begin,
-                         std::size_t end, const FloatQuantParams& p) {
+void fp4_quantize_packed(const float* x, std::uint8_t* packed, std::size_t begin, std::size_t end,
+                         const FloatQuantParams& p) {
   HWY_DYNAMIC_DISPATCH(Fp4QuantizePacked)(x, packed, begin, end, p);
 }
-void fp4_dequantize_packed(const std::uint8_t* packed, float* y, std::size_t begin,
-                           std::size_t end, const FloatQuantParams& p) {
+void fp4_dequantize_packed(const std::uint8_t* packed, float* y, std::size_t begin, std::size_t end,
+                           const FloatQuantParams& p) {
   HWY_DYNAMIC_DISPATCH(Fp4DequantizePacked)(packed, y, begin, end, p);
 }
 void mxfp4_quantize(const float* x, std::uint8_t* packed, std::uint8_t* scale_codes,

@@ -1,11 +1,11 @@
 // Highway kernels for fp8 e4m3fn / e5m2 (format/fp8.h, kernels/fp8.h).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/fp8.cpp"
-#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include "coreai_opt/kernels/fp8.h"
 
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
-#include "coreai_opt/kernels/fp8.h"
 #include "kernels/cpu/minifloat-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -13,8 +13,8 @@ namespace coreai_opt {
 namespace kernels {
 namespace HWY_NAMESPACE {
 
-void Fp8FakeQuantize(DType format, const float* x, float* y, std::uint8_t* mask,
-                     std::size_t begin, std::size_t end, const FloatQuantParams& p) {
+void Fp8FakeQuantize(DType format, const float* x, float* y, std::uint8_t* mask, std::size_t begin,
+                     std::size_t end, const FloatQuantParams& p) {
   if (format == DType::kFloat8E5M2) {
     mf::FakeQuantize<E5M2Traits>(x, y, mask, begin, end, p);
   } else {

@@ -2,11 +2,11 @@
 // Compiled once per SIMD target by foreach_target.h; dispatched at run time.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/int.cpp"
-#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include "coreai_opt/kernels/int.h"
 
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
-#include "coreai_opt/kernels/int.h"
 #include "kernels/cpu/common-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -26,7 +26,8 @@ struct ParamVecs {
 
 // Loads the parameters of elements [i, i + count) (run_length 1: one block per element).
 template <bool kMinval>
-HWY_INLINE ParamVecs ElementParams(DF d, const IntQuantParams& p, std::size_t i, std::size_t count) {
+HWY_INLINE ParamVecs ElementParams(DF d, const IntQuantParams& p, std::size_t i,
+                                   std::size_t count) {
   const DI di;
   ParamVecs l;
   l.scale = LoadN(d, p.scale + i, count);
@@ -82,37 +83,40 @@ HWY_INLINE void ForEachParamVector(const IntQuantParams& p, std::size_t begin, s
   }
   // Short runs: the scalar reciprocal and its check cost more than they save.
   const bool try_recip = p.run_length >= 4 * hn::Lanes(d);
-  ForEachRun(begin, end, p.run_length, [&](std::size_t i0, std::size_t i1, std::size_t b) COREAI_OPT_LAMBDA_INLINE {
-    const ParamVecs l = BlockParams<kMinval>(d, p, b, try_recip);
-    if (try_recip && HasExactReciprocal(p.scale[b])) {
-      ForEachVector(d, i0, i1, [&](std::size_t i, std::size_t count) COREAI_OPT_LAMBDA_INLINE {
-        f(std::true_type(), i, count, l);
-      });
-    } else {
-      ForEachVector(d, i0, i1, [&](std::size_t i, std::size_t count) COREAI_OPT_LAMBDA_INLINE {
-        f(std::false_type(), i, count, l);
-      });
-    }
-  });
+  ForEachRun(begin, end, p.run_length,
+             [&](std::size_t i0, std::size_t i1, std::size_t b) COREAI_OPT_LAMBDA_INLINE {
+               const ParamVecs l = BlockParams<kMinval>(d, p, b, try_recip);
+               if (try_recip && HasExactReciprocal(p.scale[b])) {
+                 ForEachVector(d, i0, i1,
+                               [&](std::size_t i, std::size_t count)
+                                   COREAI_OPT_LAMBDA_INLINE { f(std::true_type(), i, count, l); });
+               } else {
+                 ForEachVector(d, i0, i1,
+                               [&](std::size_t i, std::size_t count)
+                                   COREAI_OPT_LAMBDA_INLINE { f(std::false_type(), i, count, l); });
+               }
+             });
 }
 
 template <bool kMinval>
-void FakeQuantizeT(const float* x, float* y, std::uint8_t* mask, std::size_t begin,
-                   std::size_t end, const IntQuantParams& p) {
+void FakeQuantizeT(const float* x, float* y, std::uint8_t* mask, std::size_t begin, std::size_t end,
+                   const IntQuantParams& p) {
   const DF d;
   const VF qmin = hn::Set(d, static_cast<float>(p.quant_min));
   const VF qmax = hn::Set(d, static_cast<float>(p.quant_max));
-  ForEachParamVector<kMinval>(p, begin, end, [&](auto recip, std::size_t i, std::size_t count,
-                                                 const ParamVecs& l) COREAI_OPT_LAMBDA_INLINE {
-    const VF r = RoundedCode<kMinval, decltype(recip)::value>(d, LoadN(d, x + i, count), l);
-    const VF q = hn::Min(hn::Max(r, qmin), qmax);
-    VF out = hn::Add(hn::Mul(hn::Sub(q, l.qoff), l.scale), l.foff);
-    out = hn::IfThenElse(hn::IsNaN(r), r, out);
-    StoreN(d, out, y + i, count);
-    if (mask != nullptr) {
-      StoreMask01(d, hn::And(hn::Ge(r, qmin), hn::Le(r, qmax)), mask + i, count);
-    }
-  });
+  ForEachParamVector<kMinval>(
+      p, begin, end,
+      [&](auto recip, std::size_t i, std::size_t count, const ParamVecs& l)
+          COREAI_OPT_LAMBDA_INLINE {
+            const VF r = RoundedCode<kMinval, decltype(recip)::value>(d, LoadN(d, x + i, count), l);
+            const VF q = hn::Min(hn::Max(r, qmin), qmax);
+            VF out = hn::Add(hn::Mul(hn::Sub(q, l.qoff), l.scale), l.foff);
+            out = hn::IfThenElse(hn::IsNaN(r), r, out);
+            StoreN(d, out, y + i, count);
+            if (mask != nullptr) {
+              StoreMask01(d, hn::And(hn::Ge(r, qmin), hn::Le(r, qmax)), mask + i, count);
+            }
+          });
 }
 
 // Element i's code goes to out[i - out_base].
@@ -126,18 +130,20 @@ void QuantizeT(const float* x, std::uint8_t* out, std::size_t out_base, std::siz
   const VF qmin = hn::Set(d, static_cast<float>(p.quant_min));
   const VF qmax = hn::Set(d, static_cast<float>(p.quant_max));
   const bool is_signed = p.quant_min < 0;
-  ForEachParamVector<kMinval>(p, begin, end, [&](auto recip, std::size_t i, std::size_t count,
-                                                 const ParamVecs& l) COREAI_OPT_LAMBDA_INLINE {
-    const VF r = RoundedCode<kMinval, decltype(recip)::value>(d, LoadN(d, x + i, count), l);
-    VF q = hn::Min(hn::Max(r, qmin), qmax);
-    q = hn::IfThenElse(hn::IsNaN(r), l.qoff, q);
-    const auto qi = hn::ConvertTo(di, q);
-    if (is_signed) {
-      StoreN(d8u, hn::BitCast(d8u, hn::DemoteTo(d8s, qi)), out + (i - out_base), count);
-    } else {
-      StoreN(d8u, hn::DemoteTo(d8u, qi), out + (i - out_base), count);
-    }
-  });
+  ForEachParamVector<kMinval>(
+      p, begin, end,
+      [&](auto recip, std::size_t i, std::size_t count, const ParamVecs& l)
+          COREAI_OPT_LAMBDA_INLINE {
+            const VF r = RoundedCode<kMinval, decltype(recip)::value>(d, LoadN(d, x + i, count), l);
+            VF q = hn::Min(hn::Max(r, qmin), qmax);
+            q = hn::IfThenElse(hn::IsNaN(r), l.qoff, q);
+            const auto qi = hn::ConvertTo(di, q);
+            if (is_signed) {
+              StoreN(d8u, hn::BitCast(d8u, hn::DemoteTo(d8s, qi)), out + (i - out_base), count);
+            } else {
+              StoreN(d8u, hn::DemoteTo(d8u, qi), out + (i - out_base), count);
+            }
+          });
 }
 
 // Element i's code is in[i - in_base].
@@ -149,13 +155,15 @@ void DequantizeT(const std::uint8_t* in, std::size_t in_base, float* y, std::siz
   const hn::Rebind<std::int8_t, DF> d8s;
   const hn::Rebind<std::uint8_t, DF> d8u;
   const bool is_signed = p.quant_min < 0;
-  ForEachParamVector<kMinval>(p, begin, end, [&](auto, std::size_t i, std::size_t count,
-                                                 const ParamVecs& l) COREAI_OPT_LAMBDA_INLINE {
-    const auto raw = LoadN(d8u, in + (i - in_base), count);
-    const auto qi = is_signed ? hn::PromoteTo(di, hn::BitCast(d8s, raw)) : hn::PromoteTo(di, raw);
-    const VF q = hn::ConvertTo(d, qi);
-    StoreN(d, hn::Add(hn::Mul(hn::Sub(q, l.qoff), l.scale), l.foff), y + i, count);
-  });
+  ForEachParamVector<kMinval>(
+      p, begin, end,
+      [&](auto, std::size_t i, std::size_t count, const ParamVecs& l) COREAI_OPT_LAMBDA_INLINE {
+        const auto raw = LoadN(d8u, in + (i - in_base), count);
+        const auto qi =
+            is_signed ? hn::PromoteTo(di, hn::BitCast(d8s, raw)) : hn::PromoteTo(di, raw);
+        const VF q = hn::ConvertTo(d, qi);
+        StoreN(d, hn::Add(hn::Mul(hn::Sub(q, l.qoff), l.scale), l.foff), y + i, count);
+      });
 }
 
 }  // namespace
@@ -211,8 +219,8 @@ void IntQuantizePacked4(const float* x, std::uint8_t* packed, std::size_t begin,
   }
 }
 
-void IntDequantizePacked4(const std::uint8_t* packed, float* y, std::size_t begin,
-                          std::size_t end, const IntQuantParams& p) {
+void IntDequantizePacked4(const std::uint8_t* packed, float* y, std::size_t begin, std::size_t end,
+                          const IntQuantParams& p) {
   HWY_ALIGN std::uint8_t buf[kChunk + 2];
   for (std::size_t c = begin; c < end; c += kChunk) {
     const std::size_t n = std::min(kChunk, end - c);
@@ -252,8 +260,8 @@ void int_dequantize(const std::uint8_t* codes, float* y, std::size_t begin, std:
                     const IntQuantParams& p) {
   HWY_DYNAMIC_DISPATCH(IntDequantize)(codes, y, begin, end, p);
 }
-void int_quantize_packed4(const float* x, std::uint8_t* packed, std::size_t begin,
-                          std::size_t end, const IntQuantParams& p) {
+void int_quantize_packed4(const float* x, std::uint8_t* packed, std::size_t begin, std::size_t end,
+                          const IntQuantParams& p) {
   HWY_DYNAMIC_DISPATCH(IntQuantizePacked4)(x, packed, begin, end, p);
 }
 void int_dequantize_packed4(const std::uint8_t* packed, float* y, std::size_t begin,

@@ -46,8 +46,8 @@ struct ScaleVecs {
 
 // Calls f(recip, i, count, scales) over [begin, end) (see int.cpp ForEachParamVector).
 template <class F>
-HWY_INLINE void ForEachScaleVector(const FloatQuantParams& p, std::size_t begin,
-                                   std::size_t end, F&& f) {
+HWY_INLINE void ForEachScaleVector(const FloatQuantParams& p, std::size_t begin, std::size_t end,
+                                   F&& f) {
   const DF d;
   if (p.run_length == 1) {
     ForEachVector(d, begin, end, [&](std::size_t i, std::size_t count) COREAI_OPT_LAMBDA_INLINE {
@@ -57,19 +57,20 @@ HWY_INLINE void ForEachScaleVector(const FloatQuantParams& p, std::size_t begin,
     return;
   }
   const bool try_recip = p.run_length >= 4 * hn::Lanes(d);  // see int.cpp
-  ForEachRun(begin, end, p.run_length, [&](std::size_t i0, std::size_t i1, std::size_t b) COREAI_OPT_LAMBDA_INLINE {
-    const float s = p.scale[b];
-    const ScaleVecs sv{hn::Set(d, s), hn::Set(d, try_recip ? 1.0f / s : s)};
-    if (try_recip && HasExactReciprocal(s)) {
-      ForEachVector(d, i0, i1, [&](std::size_t i, std::size_t n) COREAI_OPT_LAMBDA_INLINE {
-        f(std::true_type(), i, n, sv);
-      });
-    } else {
-      ForEachVector(d, i0, i1, [&](std::size_t i, std::size_t n) COREAI_OPT_LAMBDA_INLINE {
-        f(std::false_type(), i, n, sv);
-      });
-    }
-  });
+  ForEachRun(begin, end, p.run_length,
+             [&](std::size_t i0, std::size_t i1, std::size_t b) COREAI_OPT_LAMBDA_INLINE {
+               const float s = p.scale[b];
+               const ScaleVecs sv{hn::Set(d, s), hn::Set(d, try_recip ? 1.0f / s : s)};
+               if (try_recip && HasExactReciprocal(s)) {
+                 ForEachVector(d, i0, i1,
+                               [&](std::size_t i, std::size_t n)
+                                   COREAI_OPT_LAMBDA_INLINE { f(std::true_type(), i, n, sv); });
+               } else {
+                 ForEachVector(d, i0, i1,
+                               [&](std::size_t i, std::size_t n)
+                                   COREAI_OPT_LAMBDA_INLINE { f(std::false_type(), i, n, sv); });
+               }
+             });
 }
 
 template <bool kRecip>
@@ -103,30 +104,32 @@ HWY_INLINE VF Decode(DF d, hn::Vec<DI> code) {
     const auto inf_mag = hn::Set(di, ((1 << T::E) - 1) << T::M);
     const auto special = hn::RebindMask(d, hn::Gt(mag, hn::Sub(inf_mag, hn::Set(di, 1))));
     const auto is_inf = hn::RebindMask(d, hn::Eq(mag, inf_mag));
-    v = hn::IfThenElse(special,
-                       hn::IfThenElse(is_inf, hn::Set(d, HUGE_VALF), hn::Set(d, NAN)), v);
+    v = hn::IfThenElse(special, hn::IfThenElse(is_inf, hn::Set(d, HUGE_VALF), hn::Set(d, NAN)), v);
   } else if (T::kNan >= 0) {
     v = hn::IfThenElse(hn::RebindMask(d, hn::Eq(mag, hn::Set(di, T::kNan))), hn::Set(d, NAN), v);
   }
-  const auto sign = hn::ShiftLeft<31 - T::kSignShift>(hn::And(code, hn::Set(di, 1 << T::kSignShift)));
+  const auto sign =
+      hn::ShiftLeft<31 - T::kSignShift>(hn::And(code, hn::Set(di, 1 << T::kSignShift)));
   return hn::Or(v, hn::BitCast(d, sign));
 }
 
 template <class T>
-void FakeQuantize(const float* x, float* y, std::uint8_t* mask, std::size_t begin,
-                  std::size_t end, const FloatQuantParams& p) {
+void FakeQuantize(const float* x, float* y, std::uint8_t* mask, std::size_t begin, std::size_t end,
+                  const FloatQuantParams& p) {
   const DF d;
   const VF hi = hn::Set(d, T::kMax);
   const VF lo = hn::Neg(hi);
-  ForEachScaleVector(p, begin, end, [&](auto recip, std::size_t i, std::size_t count,
-                                        const ScaleVecs& s) COREAI_OPT_LAMBDA_INLINE {
-    const VF r = Scaled<decltype(recip)::value>(LoadN(d, x + i, count), s);
-    const VF a = hn::Min(hn::Abs(r), hi);
-    const VF q = hn::CopySign(RoundToMiniFloat<T::M, T::B>(d, a), r);
-    const VF out = hn::IfThenElse(hn::IsNaN(r), r, hn::Mul(q, s.scale));
-    StoreN(d, out, y + i, count);
-    if (mask != nullptr) StoreMask01(d, hn::And(hn::Ge(r, lo), hn::Le(r, hi)), mask + i, count);
-  });
+  ForEachScaleVector(p, begin, end,
+                     [&](auto recip, std::size_t i, std::size_t count, const ScaleVecs& s)
+                         COREAI_OPT_LAMBDA_INLINE {
+                           const VF r = Scaled<decltype(recip)::value>(LoadN(d, x + i, count), s);
+                           const VF a = hn::Min(hn::Abs(r), hi);
+                           const VF q = hn::CopySign(RoundToMiniFloat<T::M, T::B>(d, a), r);
+                           const VF out = hn::IfThenElse(hn::IsNaN(r), r, hn::Mul(q, s.scale));
+                           StoreN(d, out, y + i, count);
+                           if (mask != nullptr)
+                             StoreMask01(d, hn::And(hn::Ge(r, lo), hn::Le(r, hi)), mask + i, count);
+                         });
 }
 
 // Element i's code byte goes to out[i - out_base].
@@ -135,11 +138,12 @@ void Quantize(const float* x, std::uint8_t* out, std::size_t out_base, std::size
               std::size_t end, const FloatQuantParams& p) {
   const DF d;
   const hn::Rebind<std::uint8_t, DF> d8;
-  ForEachScaleVector(p, begin, end, [&](auto recip, std::size_t i, std::size_t count,
-                                        const ScaleVecs& s) COREAI_OPT_LAMBDA_INLINE {
-    const VF r = Scaled<decltype(recip)::value>(LoadN(d, x + i, count), s);
-    StoreN(d8, hn::DemoteTo(d8, Encode<T>(d, r)), out + (i - out_base), count);
-  });
+  ForEachScaleVector(p, begin, end,
+                     [&](auto recip, std::size_t i, std::size_t count,
+                         const ScaleVecs& s) COREAI_OPT_LAMBDA_INLINE {
+                       const VF r = Scaled<decltype(recip)::value>(LoadN(d, x + i, count), s);
+                       StoreN(d8, hn::DemoteTo(d8, Encode<T>(d, r)), out + (i - out_base), count);
+                     });
 }
 
 // Element i's code byte is in[i - in_base].
@@ -149,11 +153,12 @@ void Dequantize(const std::uint8_t* in, std::size_t in_base, float* y, std::size
   const DF d;
   const DI di;
   const hn::Rebind<std::uint8_t, DF> d8;
-  ForEachScaleVector(p, begin, end, [&](auto, std::size_t i, std::size_t count,
-                                        const ScaleVecs& s) COREAI_OPT_LAMBDA_INLINE {
-    const auto code = hn::PromoteTo(di, LoadN(d8, in + (i - in_base), count));
-    StoreN(d, hn::Mul(Decode<T>(d, code), s.scale), y + i, count);
-  });
+  ForEachScaleVector(
+      p, begin, end,
+      [&](auto, std::size_t i, std::size_t count, const ScaleVecs& s) COREAI_OPT_LAMBDA_INLINE {
+        const auto code = hn::PromoteTo(di, LoadN(d8, in + (i - in_base), count));
+        StoreN(d, hn::Mul(Decode<T>(d, code), s.scale), y + i, count);
+      });
 }
 
 }  // namespace mf

@@ -1,14 +1,14 @@
 // Highway per-block min/max reduction (kernels/minmax.h).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/minmax.cpp"
+#include "coreai_opt/kernels/minmax.h"
+
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
 
 #include <cmath>
 #include <limits>
 
-#include <hwy/highway.h>
-
-#include "coreai_opt/kernels/minmax.h"
 #include "kernels/cpu/common-inl.h"
 
 HWY_BEFORE_NAMESPACE();

@@ -1,9 +1,10 @@
 // Scalar specification of the fp4 e2m1 and MXFP4 kernels (kernels/fp4.h), reference
 // §2.5 and §2.7.
+#include "coreai_opt/format/fp4.h"
+
 #include <cmath>
 
 #include "coreai_opt/format/e8m0.h"
-#include "coreai_opt/format/fp4.h"
 #include "coreai_opt/kernels/fp4.h"
 
 namespace coreai_opt::kernels::reference {
@@ -20,20 +21,19 @@ void fp4_fake_quantize(const float* x, float* y, std::uint8_t* mask, std::size_t
   }
 }
 
-void fp4_quantize_packed(const float* x, std::uint8_t* packed, std::size_t begin,
-                         std::size_t end, const FloatQuantParams& p) {
+void fp4_quantize_packed(const float* x, std::uint8_t* packed, std::size_t begin, std::size_t end,
+                         const FloatQuantParams& p) {
   auto code = [&](std::size_t i) { return float_to_e2m1(x[i] / p.scale[i / p.run_length]); };
   for (std::size_t i = begin; i < end; i += 2) {
     packed[i / 2] = pack_nibbles(code(i), i + 1 < end ? code(i + 1) : std::uint8_t{0});
   }
 }
 
-void fp4_dequantize_packed(const std::uint8_t* packed, float* y, std::size_t begin,
-                           std::size_t end, const FloatQuantParams& p) {
+void fp4_dequantize_packed(const std::uint8_t* packed, float* y, std::size_t begin, std::size_t end,
+                           const FloatQuantParams& p) {
   for (std::size_t i = begin; i < end; ++i) {
     const std::uint8_t b = packed[i / 2];
-    y[i] = e2m1_to_float(i % 2 == 0 ? low_nibble(b) : high_nibble(b)) *
-           p.scale[i / p.run_length];
+    y[i] = e2m1_to_float(i % 2 == 0 ? low_nibble(b) : high_nibble(b)) * p.scale[i / p.run_length];
   }
 }
 

@@ -1,7 +1,8 @@
 // Scalar specification of the fp8 kernels (kernels/fp8.h), reference §2.7.
+#include "coreai_opt/format/fp8.h"
+
 #include <cmath>
 
-#include "coreai_opt/format/fp8.h"
 #include "coreai_opt/kernels/fp8.h"
 
 namespace coreai_opt::kernels::reference {

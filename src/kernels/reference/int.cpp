@@ -1,8 +1,9 @@
 // Scalar specification of the integer kernels (kernels/int.h): one element at a time,
 // written to read like reference §2.6.
+#include "coreai_opt/format/int.h"
+
 #include <cmath>
 
-#include "coreai_opt/format/int.h"
 #include "coreai_opt/kernels/int.h"
 
 namespace coreai_opt::kernels::reference {
@@ -54,8 +55,8 @@ void int_fake_quantize(const float* x, float* y, std::uint8_t* mask, std::size_t
   for (std::size_t i = begin; i < end; ++i) {
     const Offsets o = offsets_of(p, i);
     const float r = rounded_code(x[i], o);
-    const bool in_range = r >= static_cast<float>(p.quant_min) &&
-                          r <= static_cast<float>(p.quant_max);
+    const bool in_range =
+        r >= static_cast<float>(p.quant_min) && r <= static_cast<float>(p.quant_max);
     y[i] = std::isnan(r) ? r : dequantize_code(clamp_code(r, p), o);
     if (mask != nullptr) mask[i] = in_range ? 1 : 0;
   }
@@ -73,8 +74,8 @@ void int_dequantize(const std::uint8_t* codes, float* y, std::size_t begin, std:
   }
 }
 
-void int_quantize_packed4(const float* x, std::uint8_t* packed, std::size_t begin,
-                          std::size_t end, const IntQuantParams& p) {
+void int_quantize_packed4(const float* x, std::uint8_t* packed, std::size_t begin, std::size_t end,
+                          const IntQuantParams& p) {
   for (std::size_t i = begin; i < end; i += 2) {
     const std::uint8_t lo = code_byte(x[i], p, offsets_of(p, i));
     const std::uint8_t hi = i + 1 < end ? code_byte(x[i + 1], p, offsets_of(p, i + 1)) : 0;
@@ -87,8 +88,8 @@ void int_dequantize_packed4(const std::uint8_t* packed, float* y, std::size_t be
   for (std::size_t i = begin; i < end; ++i) {
     const std::uint8_t b = packed[i / 2];
     const std::uint8_t nib = i % 2 == 0 ? low_nibble(b) : high_nibble(b);
-    const float q = p.quant_min < 0 ? static_cast<float>(sign_extend_nibble(nib))
-                                    : static_cast<float>(nib);
+    const float q =
+        p.quant_min < 0 ? static_cast<float>(sign_extend_nibble(nib)) : static_cast<float>(nib);
     y[i] = dequantize_code(q, offsets_of(p, i));
   }
 }

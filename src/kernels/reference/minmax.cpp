@@ -1,8 +1,8 @@
 // Scalar specification of the per-block min/max reduction (kernels/minmax.h).
+#include "coreai_opt/kernels/minmax.h"
+
 #include <cmath>
 #include <limits>
-
-#include "coreai_opt/kernels/minmax.h"
 
 namespace coreai_opt::kernels::reference {
 
