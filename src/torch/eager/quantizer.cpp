@@ -1,0 +1,1158 @@
+// The eager Quantizer over torch::nn::Module trees (coreai_opt/quantization/quantizer.h).
+#include "coreai_opt/quantization/quantizer.h"
+
+#include <torch/autograd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string_view>
+#include <utility>
+
+#include "coreai_opt/errors.h"
+#include "coreai_opt/quantization/axis_defaults.h"
+#include "coreai_opt/quantization/resolution.h"
+#include "coreai_opt/quantization/schema.h"
+#include "coreai_opt/torch/fake_quantize.h"
+#include "coreai_opt/torch/module_types.h"
+#include "coreai_opt/torch/nn.h"
+#include "coreai_opt/warnings.h"
+#include "torch/eager/eager_internal.h"
+
+namespace coreai_opt {
+namespace quantization {
+namespace {
+
+using ModulePtr = std::shared_ptr<torch::nn::Module>;
+
+// ------------------------------------------------------------ module walk
+
+enum class ModuleKind : std::uint8_t {
+  kDropIn,    // coreai_opt::nn::Linear, ...: weights and activations
+  kStub,      // coreai_opt::nn::QuantStub
+  kWeighted,  // torch::nn::Linear, Conv*, ConvTranspose*, Embedding: weights only
+  kBuiltin,   // any other torch::nn module: nothing
+  kCustom,    // user modules: weights with an axis-free spec
+};
+
+// Module type key -> op registry key of the eager ops a module runs (reference §7.6).
+constexpr std::array<std::pair<std::string_view, std::string_view>, 10> kModuleOps = {{
+    {"torch.nn.modules.linear.Linear", "linear"},
+    {"torch.nn.modules.conv.Conv1d", "conv1d"},
+    {"torch.nn.modules.conv.Conv2d", "conv2d"},
+    {"torch.nn.modules.conv.Conv3d", "conv3d"},
+    {"torch.nn.modules.conv.ConvTranspose1d", "conv_transpose1d"},
+    {"torch.nn.modules.conv.ConvTranspose2d", "conv_transpose2d"},
+    {"torch.nn.modules.conv.ConvTranspose3d", "conv_transpose3d"},
+    {"torch.nn.modules.sparse.Embedding", "embedding"},
+    {"torch.nn.modules.pooling.MaxPool2d", "max_pool2d"},
+    {"torch.nn.modules.pooling.AdaptiveAvgPool2d", "adaptive_avg_pool2d"},
+}};
+constexpr std::size_t kWeightedOps = 8;  // the first entries own weights
+
+std::string module_op_base(const std::string& type, bool* weighted) {
+  for (std::size_t i = 0; i < kModuleOps.size(); ++i) {
+    if (kModuleOps[i].first == type) {
+      if (weighted) *weighted = i < kWeightedOps;
+      return std::string(kModuleOps[i].second);
+    }
+  }
+  if (weighted) *weighted = false;
+  return {};
+}
+
+std::string join(const std::string& path, const std::string& local) {
+  return path.empty() ? local : path + "." + local;
+}
+
+struct WalkedModule {
+  std::string path;  // canonical
+  ModulePtr module;
+  std::string type;
+  ModuleKind kind = ModuleKind::kCustom;
+  std::string op_base;  // module ops (drop-ins, weighted, pooling)
+};
+
+struct Walk {
+  std::vector<WalkedModule> modules;  // canonical paths, pre-order
+  std::map<const torch::nn::Module*, std::size_t> index;
+  ModelDescription description;
+  const WalkedModule& at(const torch::nn::Module* m) const { return modules[index.at(m)]; }
+};
+
+bool is_internal(const torch::nn::Module& m) {
+  return dynamic_cast<const FakeQuantizeImpl*>(&m) != nullptr;
+}
+
+Walk walk_model(const ModulePtr& model) {
+  Walk w;
+  std::vector<std::string> skipped_prefixes;
+  for (const auto& item : model->named_modules("", /*include_self=*/true)) {
+    const std::string& path = item.key();
+    const ModulePtr& m = item.value();
+    bool below_internal = false;
+    for (const auto& p : skipped_prefixes) {
+      if (path.size() > p.size() && path.compare(0, p.size(), p) == 0 && path[p.size()] == '.') {
+        below_internal = true;
+      }
+    }
+    if (below_internal) continue;
+    if (is_internal(*m)) {
+      skipped_prefixes.push_back(path);
+      continue;
+    }
+    std::string type;
+    ModuleKind kind;
+    if (const auto* d = dynamic_cast<const nn::QuantizedModule*>(m.get())) {
+      type = d->type_key();
+      kind = ModuleKind::kDropIn;
+    } else if (dynamic_cast<const nn::QuantStubImpl*>(m.get()) != nullptr) {
+      type = module_type_key(*m);
+      kind = ModuleKind::kStub;
+    } else {
+      type = module_type_key(*m);
+      bool weighted = false;
+      module_op_base(type, &weighted);
+      if (weighted) {
+        kind = ModuleKind::kWeighted;
+      } else if (type.rfind("torch.", 0) == 0) {
+        kind = ModuleKind::kBuiltin;
+      } else {
+        kind = ModuleKind::kCustom;
+      }
+    }
+    w.description.add_module(path, type, identity_of(m.get()));
+    if (w.index.count(m.get()) != 0) continue;  // an alias path of a module seen before
+    WalkedModule wm;
+    wm.path = path;
+    wm.module = m;
+    wm.type = type;
+    wm.kind = kind;
+    wm.op_base = module_op_base(type, nullptr);
+    w.index[m.get()] = w.modules.size();
+    w.modules.push_back(std::move(wm));
+  }
+  return w;
+}
+
+// ------------------------------------------------------------ points
+
+enum class Target : std::uint8_t {
+  kWeight,
+  kDropInInput,
+  kDropInOutput,
+  kStub,
+  kFunctionalInput,
+  kFunctionalOutput,
+};
+
+struct Point {
+  PlanPoint plan;
+  Target target = Target::kWeight;
+  // The module the fake-quant point is registered on and belongs to (its
+  // qat_schedule and enable/disable scope).
+  const torch::nn::Module* host = nullptr;
+  std::string host_path;
+  std::string child_name;
+  std::string what;  // names the point in messages
+  // kWeight
+  std::vector<std::pair<torch::nn::Module*, std::string>> owners;
+  at::Tensor tensor;
+  // functional ops
+  std::size_t op_index = 0;
+  std::size_t input_index = 0;
+};
+
+struct FunctionalCall {
+  const torch::nn::Module* caller = nullptr;
+  std::string caller_path;
+  std::string name;
+  std::string local_name;  // name without the module prefix (`add_1`)
+  detail::TracedCall call;
+};
+
+struct Analysis {
+  Walk walk;
+  std::vector<FunctionalCall> calls;
+  std::vector<Point> points;  // every plan point; spec-less ones are not realized
+  std::vector<SkippedPoint> skipped;
+  std::vector<std::string> warnings;
+  std::optional<Resolution> resolution;
+};
+
+std::string key_text(const TensorKey& key) { return key.is_index() ? std::to_string(key.index()) : "\"" + key.name() + "\""; }
+
+// The key of `map` that a lookup of index `i` finds (exact, else "*").
+std::string matched_index_key(const SpecMap& map, std::int64_t i) {
+  return map.contains(TensorKey(i)) ? std::to_string(i) : "\"*\"";
+}
+
+constexpr const char* kBoundaryReason =
+    "the boundary of a torch::nn module cannot be intercepted in C++; place a "
+    "coreai_opt::nn::QuantStub at the tensor (or use a drop-in module) to quantize it";
+
+std::string skip_reason_plain_op(const WalkedModule& m) {
+  if (m.kind == ModuleKind::kWeighted) {
+    std::string holder = m.type.substr(m.type.rfind('.') + 1);
+    return "the forward of torch::nn::" + holder +
+           " cannot be intercepted in C++; use coreai_opt::nn::" + holder +
+           " (same options) to quantize its activations";
+  }
+  return "the forward of a torch::nn module cannot be intercepted in C++; place a "
+         "coreai_opt::nn::QuantStub at the tensor to quantize it";
+}
+
+void add_skipped(Analysis& a, const std::string& kind, const WalkedModule& m,
+                 const std::string& tensor, const std::string& rule, const std::string& reason) {
+  SkippedPoint s;
+  s.kind = kind;
+  s.module = m.path;
+  s.module_type = m.type;
+  s.tensor = tensor;
+  s.rule = rule;
+  s.reason = reason;
+  a.skipped.push_back(std::move(s));
+}
+
+Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
+                 const std::vector<detail::TracedCall>& traced) {
+  Analysis a;
+  a.walk = walk_model(model);
+  Walk& w = a.walk;
+
+  // Module ops and functional ops.
+  for (const auto& m : w.modules) {
+    if (!m.op_base.empty()) w.description.add_op(join(m.path, m.op_base), m.op_base, m.path);
+  }
+  std::map<std::pair<const torch::nn::Module*, std::string>, int> counters;
+  for (const auto& call : traced) {
+    auto it = w.index.find(call.caller);
+    if (it == w.index.end()) {
+      throw InvalidArgumentError(
+          "coreai_opt::nn::functional::" + call.base +
+          " was called with a caller module that is not part of the model being quantized; "
+          "pass the module whose forward calls it (`*this`)");
+    }
+    const WalkedModule& m = w.modules[it->second];
+    int& k = counters[{call.caller, call.base}];
+    FunctionalCall fc;
+    fc.caller = call.caller;
+    fc.caller_path = m.path;
+    fc.local_name = k == 0 ? call.base : call.base + "_" + std::to_string(k);
+    fc.name = join(m.path, fc.local_name);
+    fc.call = call;
+    ++k;
+    w.description.add_op(fc.name, call.base, m.path);
+    a.calls.push_back(std::move(fc));
+  }
+  a.resolution.emplace(Resolution::resolve(config, w.description));
+  const Resolution& r = *a.resolution;
+
+  // ---- weights
+  std::map<const c10::TensorImpl*, std::size_t> weight_index;
+  struct WeightCandidate {
+    at::Tensor tensor;
+    std::vector<std::pair<torch::nn::Module*, std::string>> owners;
+    std::vector<std::pair<std::string, std::string>> owner_paths;
+    std::vector<const WalkedModule*> owner_modules;
+  };
+  std::vector<WeightCandidate> candidates;
+  for (const auto& m : w.modules) {
+    for (const auto& p : m.module->named_parameters(/*recurse=*/false)) {
+      const at::Tensor& t = p.value();
+      if (!t.defined()) continue;
+      auto [it, inserted] = weight_index.emplace(t.unsafeGetTensorImpl(), candidates.size());
+      if (inserted) candidates.push_back({t, {}, {}, {}});
+      WeightCandidate& c = candidates[it->second];
+      c.owners.emplace_back(m.module.get(), p.key());
+      c.owner_paths.emplace_back(m.path, p.key());
+      c.owner_modules.push_back(&m);
+    }
+  }
+  for (auto& c : candidates) {
+    if (!at::isFloatingType(c.tensor.scalar_type()) || c.tensor.numel() <= 1) continue;
+    // User modules: only matrices and kernels (what linear / conv / embedding
+    // ops consume), not norm scales or biases.
+    bool any_op_owner = false;
+    for (const auto* om : c.owner_modules) {
+      any_op_owner |= om->kind == ModuleKind::kDropIn || om->kind == ModuleKind::kWeighted;
+    }
+    if (!any_op_owner && c.tensor.dim() < 2) continue;
+    // The owner that decides: the first one that runs a supported op, else the first.
+    const WalkedModule* primary = c.owner_modules.front();
+    std::string local = c.owner_paths.front().second;
+    for (std::size_t i = 0; i < c.owner_modules.size(); ++i) {
+      const auto k = c.owner_modules[i]->kind;
+      if (k == ModuleKind::kDropIn || k == ModuleKind::kWeighted) {
+        primary = c.owner_modules[i];
+        local = c.owner_paths[i].second;
+        break;
+      }
+    }
+    const std::string name = join(primary->path, local);
+    Point pt;
+    pt.target = Target::kWeight;
+    pt.owners = c.owners;
+    pt.tensor = c.tensor;
+    pt.host = c.owners.front().first;
+    pt.host_path = c.owner_paths.front().first;
+    pt.child_name = c.owner_paths.front().second + "_fake_quant";
+    pt.what = name;
+    pt.plan.module = primary->path;
+    pt.plan.module_type = primary->type;
+    pt.plan.tensor = local;
+    const bool runs_op =
+        primary->kind == ModuleKind::kDropIn || primary->kind == ModuleKind::kWeighted;
+    std::optional<QuantizationSpec> spec;
+    bool found = false;
+    if (auto ov = r.module_state_spec_for(c.owner_paths)) {
+      found = true;
+      spec = ov->spec;
+      pt.plan.kind = "module_state";
+      pt.plan.rule = ov->provenance();
+      if (runs_op) {
+        pt.plan.op_name = join(primary->path, primary->op_base);
+        pt.plan.op_type = primary->op_base;
+      }
+    } else if (runs_op) {
+      const OpResolution& op = r.op(join(primary->path, primary->op_base));
+      if (const auto* s = lookup(op.config->op_state_spec, local)) {
+        found = true;
+        spec = *s;
+        pt.plan.kind = "op_state";
+        pt.plan.op_name = op.name;
+        pt.plan.op_type = op.type;
+        pt.plan.rule = op.provenance();
+      }
+    } else if (primary->kind == ModuleKind::kCustom) {
+      const ModuleResolution& mr = r.module(primary->path);
+      if (const auto* s = lookup(mr.config->op_state_spec, local)) {
+        found = true;
+        spec = *s;
+        pt.plan.kind = "op_state";
+        pt.plan.rule = mr.rule() + " > op_*_spec";
+      }
+    }
+    if (!found) continue;
+    if (spec && (primary->kind == ModuleKind::kBuiltin || primary->kind == ModuleKind::kStub)) {
+      add_skipped(a, pt.plan.kind, *primary, local, pt.plan.rule,
+                  "eager mode quantizes the weights of Linear, Conv, ConvTranspose and Embedding "
+                  "modules and of user modules, not of " + primary->type);
+      continue;
+    }
+    if (primary->kind == ModuleKind::kBuiltin || primary->kind == ModuleKind::kStub) continue;
+    if (spec && needs_default_axis(spec->granularity)) {
+      std::vector<std::string> consumers;
+      bool any_default = false;
+      for (const auto* om : c.owner_modules) {
+        consumers.push_back(om->type);
+        if (default_weight_axis(om->type, spec->granularity.type)) any_default = true;
+      }
+      if (!any_default) {
+        add_skipped(a, pt.plan.kind, *primary, local, pt.plan.rule,
+                    std::string(granularity_class_name(spec->granularity.type)) +
+                        " without axis: eager mode cannot see which op consumes a parameter of "
+                        "a user module, so it has no default axis; give an explicit axis");
+        continue;
+      }
+      spec = apply_weight_axis_default(*spec, consumers, name);
+    }
+    pt.plan.spec = spec;
+    a.points.push_back(std::move(pt));
+  }
+
+  // ---- activations of drop-ins and stubs; what plain modules cannot do
+  for (const auto& m : w.modules) {
+    const ModuleResolution& mr = r.module(m.path);
+    const ModuleQuantizerConfig& mc = *mr.config;
+    if (m.kind == ModuleKind::kDropIn) {
+      const auto* d = dynamic_cast<const nn::QuantizedModule*>(m.module.get());
+      const OpResolution& op = r.op(join(m.path, m.op_base));
+      auto add_io = [&](bool input) {
+        const SpecMap& module_map = input ? mc.module_input_spec : mc.module_output_spec;
+        const SpecMap& op_map = input ? op.config->op_input_spec : op.config->op_output_spec;
+        Point pt;
+        pt.target = input ? Target::kDropInInput : Target::kDropInOutput;
+        pt.host = m.module.get();
+        pt.host_path = m.path;
+        pt.plan.module = m.path;
+        pt.plan.module_type = m.type;
+        pt.plan.tensor = "0";
+        if (const auto* s = lookup(module_map, 0)) {
+          pt.plan.kind = input ? "module_input" : "module_output";
+          pt.plan.rule = mr.rule() + (input ? " > module_input_spec[" : " > module_output_spec[") +
+                         matched_index_key(module_map, 0) + "]";
+          pt.plan.spec = *s;
+          pt.child_name = input ? "module_input_quantize_0" : "module_output_quantize_0";
+        } else if (const auto* s2 = lookup(op_map, 0)) {
+          pt.plan.kind = input ? "op_input" : "op_output";
+          pt.plan.op_name = op.name;
+          pt.plan.op_type = op.type;
+          pt.plan.rule = op.provenance();
+          pt.plan.spec = *s2;
+          pt.child_name = m.op_base + (input ? "_quantize_input" : "_quantize_output_0");
+        } else {
+          return;
+        }
+        pt.what = join(m.path, pt.child_name);
+        a.points.push_back(std::move(pt));
+      };
+      if (d->has_float_input()) add_io(true);
+      add_io(false);
+      continue;
+    }
+    if (m.kind == ModuleKind::kStub) {
+      Point pt;
+      pt.target = Target::kStub;
+      pt.host = m.module.get();
+      pt.host_path = m.path;
+      pt.child_name = "quantize";
+      pt.what = join(m.path, "quantize");
+      pt.plan.module = m.path;
+      pt.plan.module_type = m.type;
+      pt.plan.tensor = "0";
+      if (const auto* s = lookup(mc.module_input_spec, 0)) {
+        pt.plan.kind = "module_input";
+        pt.plan.rule = mr.rule() + " > module_input_spec[" +
+                       matched_index_key(mc.module_input_spec, 0) + "]";
+        pt.plan.spec = *s;
+      } else if (const auto* s2 = lookup(mc.module_output_spec, 0)) {
+        pt.plan.kind = "module_output";
+        pt.plan.rule = mr.rule() + " > module_output_spec[" +
+                       matched_index_key(mc.module_output_spec, 0) + "]";
+        pt.plan.spec = *s2;
+      } else if (const auto* s3 = lookup(mc.op_input_spec, 0)) {
+        pt.plan.kind = "op_input";
+        pt.plan.rule = mr.rule() + " > op_*_spec";
+        pt.plan.spec = *s3;
+      } else {
+        continue;
+      }
+      a.points.push_back(std::move(pt));
+      continue;
+    }
+    // Plain modules: module-level boundary specs and op-level activation specs
+    // of the ops they run cannot be honoured.
+    if (mc.has_module_level_specs()) {
+      for (const auto& [key, spec] : mc.module_input_spec) {
+        if (spec) {
+          add_skipped(a, "module_input", m, key_text(key),
+                      mr.rule() + " > module_input_spec[" + key_text(key) + "]",
+                      kBoundaryReason);
+        }
+      }
+      for (const auto& [key, spec] : mc.module_output_spec) {
+        if (spec) {
+          add_skipped(a, "module_output", m, key_text(key),
+                      mr.rule() + " > module_output_spec[" + key_text(key) + "]",
+                      kBoundaryReason);
+        }
+      }
+    }
+    if (!m.op_base.empty()) {
+      const OpResolution& op = r.op(join(m.path, m.op_base));
+      const bool float_input = m.op_base != "embedding";
+      const auto* in = lookup(op.config->op_input_spec, 0);
+      if (float_input && in && *in) {
+        add_skipped(a, "op_input", m, "0", op.provenance(), skip_reason_plain_op(m));
+      }
+      const auto* out = lookup(op.config->op_output_spec, 0);
+      if (out && *out) add_skipped(a, "op_output", m, "0", op.provenance(), skip_reason_plain_op(m));
+    }
+  }
+
+  // ---- functional ops
+  for (std::size_t i = 0; i < a.calls.size(); ++i) {
+    const FunctionalCall& fc = a.calls[i];
+    const WalkedModule& m = w.at(fc.caller);
+    const OpResolution& op = r.op(fc.name);
+    auto add = [&](bool input, std::size_t index, const std::optional<QuantizationSpec>& spec) {
+      Point pt;
+      pt.target = input ? Target::kFunctionalInput : Target::kFunctionalOutput;
+      pt.host = fc.caller;
+      pt.host_path = m.path;
+      pt.op_index = i;
+      pt.input_index = index;
+      pt.child_name = fc.local_name + (input ? "_quantize_" + fc.call.arg_names[index]
+                                             : std::string("_quantize_output_0"));
+      pt.what = join(m.path, pt.child_name);
+      pt.plan.kind = input ? "op_input" : "op_output";
+      pt.plan.op_name = op.name;
+      pt.plan.op_type = op.type;
+      pt.plan.module = m.path;
+      pt.plan.module_type = m.type;
+      pt.plan.tensor = std::to_string(index);
+      pt.plan.spec = spec;
+      pt.plan.rule = op.provenance();
+      a.points.push_back(std::move(pt));
+    };
+    for (std::size_t k = 0; k < fc.call.input_quantizable.size(); ++k) {
+      if (!fc.call.input_quantizable[k]) continue;
+      if (const auto* s = lookup(op.config->op_input_spec, static_cast<std::int64_t>(k))) {
+        add(true, k, *s);
+      }
+    }
+    if (fc.call.output_quantizable) {
+      if (const auto* s = lookup(op.config->op_output_spec, 0)) add(false, 0, *s);
+    }
+  }
+
+  // ---- warnings
+  for (const auto& k : r.unmatched_keys()) {
+    a.warnings.push_back("config key matches nothing in the model: " + k.rule());
+  }
+  for (const auto& s : a.skipped) a.warnings.push_back("not quantized: " + s.to_string());
+  return a;
+}
+
+// ------------------------------------------------------------ spec text
+
+std::string spec_summary(const QuantizationSpec& s) {
+  std::string out(dtype_name(s.dtype));
+  switch (s.granularity.type) {
+    case GranularityType::kPerTensor:
+      out += " per_tensor";
+      break;
+    case GranularityType::kPerChannel:
+      out += " per_channel(axis=" +
+             (s.granularity.axis ? std::to_string(*s.granularity.axis) : std::string("None")) + ")";
+      break;
+    case GranularityType::kPerBlock: {
+      out += " per_block(";
+      for (std::size_t i = 0; i < s.granularity.block_size.size(); ++i) {
+        out += (i ? "," : "") + std::to_string(s.granularity.block_size[i]);
+      }
+      if (s.granularity.axis) out += ", axis=" + std::to_string(*s.granularity.axis);
+      out += ")";
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ plan types
+
+std::string SkippedPoint::to_string() const {
+  return (module.empty() ? std::string("<root>") : module) + " (" + module_type + ") " + kind +
+         " " + tensor + " [" + rule + "]: " + reason;
+}
+
+std::string QuantizationPlan::to_json(int indent) const {
+  nlohmann::ordered_json j;
+  j["execution_mode"] = std::string(quantization::to_string(execution_mode));
+  j["points"] = nlohmann::ordered_json::array();
+  for (const auto& p : points) {
+    nlohmann::ordered_json o;
+    o["kind"] = p.kind;
+    o["op_name"] = p.op_name ? nlohmann::ordered_json(*p.op_name) : nlohmann::ordered_json();
+    o["op_type"] = p.op_type ? nlohmann::ordered_json(*p.op_type) : nlohmann::ordered_json();
+    o["module"] = p.module;
+    o["module_type"] = p.module_type;
+    o["tensor"] = p.tensor;
+    o["spec"] = p.spec ? nlohmann::ordered_json::parse(spec_to_json(*p.spec))
+                       : nlohmann::ordered_json();
+    o["rule"] = p.rule;
+    j["points"].push_back(std::move(o));
+  }
+  j["warnings"] = warnings;
+  return j.dump(indent);
+}
+
+std::string QuantizationPlan::format_table() const {
+  std::ostringstream os;
+  os << "execution_mode: " << quantization::to_string(execution_mode) << "\n";
+  os << "kind           module / op                       tensor  spec                        rule\n";
+  for (const auto& p : points) {
+    std::string where = p.module.empty() ? "<root>" : p.module;
+    if (p.op_name) where = *p.op_name + " [" + p.op_type.value_or("?") + "]";
+    char line[512];
+    std::snprintf(line, sizeof line, "%-14s %-33s %-7s %-27s %s\n", p.kind.c_str(), where.c_str(),
+                  p.tensor.c_str(), p.spec ? spec_summary(*p.spec).c_str() : "none",
+                  p.rule.c_str());
+    os << line;
+  }
+  if (points.empty()) os << "(no quantization points)\n";
+  for (const auto& w : warnings) os << "warning: " << w << "\n";
+  return os.str();
+}
+
+std::string FinalizeReport::format() const {
+  std::ostringstream os;
+  os << "weight                                   dtype              numel   float B  quant B\n";
+  for (const auto& w : weights) {
+    char line[512];
+    std::snprintf(line, sizeof line, "%-40s %-16s %9lld %9lld %8lld\n", w.name.c_str(),
+                  w.dtype.c_str(), static_cast<long long>(w.numel),
+                  static_cast<long long>(w.float_bytes), static_cast<long long>(w.quantized_bytes));
+    os << line;
+  }
+  os << "parameter bytes: " << parameter_bytes_before << " -> " << parameter_bytes_after << "\n";
+  return os.str();
+}
+
+// ------------------------------------------------------------ Quantizer
+
+struct Quantizer::Impl {
+  ModulePtr model;
+  QuantizerConfig config;
+  bool prepared = false;
+  bool finalized = false;
+  bool in_training = false;
+  bool warned_no_schedule = false;
+  bool warned_unchanged = false;
+  std::int64_t steps = 0;
+
+  std::optional<Analysis> analysis;  // of prepare (points realized)
+  std::vector<SkippedPoint> skipped;
+
+  struct Live {
+    FakeQuantize fq{nullptr};
+    const torch::nn::Module* host = nullptr;
+    std::string host_path;
+    std::string child_name;
+    std::optional<QATSchedule> schedule;
+    std::shared_ptr<detail::EagerWeight> weight;  // weight points
+    std::size_t point = 0;                        // index into analysis->points
+  };
+  std::vector<Live> live;
+  std::vector<std::shared_ptr<detail::EagerWeight>> weights;
+  std::map<const torch::nn::Module*, std::shared_ptr<detail::FunctionalTable>> tables;
+
+  void require_prepared(const std::string& what) const {
+    if (!prepared) {
+      throw Error("Model must be prepared before " + what + ". Call prepare() first.");
+    }
+    if (finalized) throw Error("Model was finalized; " + what + " is no longer possible.");
+  }
+  bool any_schedule() const {
+    for (const auto& l : live) {
+      if (l.schedule) return true;
+    }
+    return false;
+  }
+  void set_all(bool observer, bool fake_quant) {
+    for (auto& l : live) {
+      l.fq->enable_observer(observer);
+      l.fq->enable_fake_quant(fake_quant);
+    }
+  }
+  void apply_schedule() {
+    for (auto& l : live) {
+      if (!l.schedule) continue;
+      l.fq->enable_observer(l.schedule->observer_enabled_at(steps));
+      l.fq->enable_fake_quant(l.schedule->fake_quant_enabled_at(steps));
+    }
+  }
+  void reset_cursors() {
+    for (auto& [m, t] : tables) t->cursor = 0;
+  }
+  void refresh() {
+    for (auto& w : weights) w->refresh();
+    reset_cursors();
+  }
+  void exit_mode(ModeGuard::Kind kind, bool was_training) {
+    set_all(/*observer=*/false, /*fake_quant=*/true);
+    if (kind == ModeGuard::Kind::kCalibration) {
+      model->train(was_training);
+    } else {
+      in_training = false;
+    }
+    refresh();
+  }
+};
+
+Quantizer::Quantizer(std::shared_ptr<torch::nn::Module> model, QuantizerConfig config)
+    : impl_(std::make_unique<Impl>()) {
+  if (!model) throw InvalidArgumentError("Quantizer: the model is null");
+  if (config.execution_mode != ExecutionMode::kEager) {
+    throw InvalidArgumentError(
+        "Quantizer: execution_mode is 'graph', which quantizes TorchScript modules "
+        "(coreai_opt/torch/jit_quantizer.h); set execution_mode: eager (or "
+        "config.set_execution_mode(\"eager\")) to quantize a torch::nn::Module");
+  }
+  config.validate();
+  // Reference §3.5: eager op_input_spec / op_output_spec keys are indices or "*".
+  auto check_op = [](const SpecMap& in, const SpecMap& out) {
+    for (const SpecMap* map : {&in, &out}) {
+      std::string bad;
+      for (const auto& [key, spec] : *map) {
+        if (!key.is_index() && !key.is_wildcard()) bad += (bad.empty() ? "" : ", ") + key.repr();
+      }
+      if (!bad.empty()) {
+        throw UnsupportedError(
+            "Only integer indices or '*' are supported for op_input_spec and op_output_spec "
+            "currently. Got {" + bad + "}");
+      }
+    }
+  };
+  auto check_module = [&](const ModuleQuantizerConfig& m) {
+    check_op(m.op_input_spec, m.op_output_spec);
+    for (const auto& [k, op] : m.op_type_config) check_op(op.op_input_spec, op.op_output_spec);
+    for (const auto& [k, op] : m.op_name_config) check_op(op.op_input_spec, op.op_output_spec);
+  };
+  if (config.global_config) check_module(*config.global_config);
+  for (const auto& [k, m] : config.module_type_configs) check_module(m);
+  for (const auto& [k, m] : config.module_name_configs) check_module(m);
+  if (config.preserved_attributes) {
+    warn("preserved_attributes is only used in graph mode; eager mode ignores it");
+  }
+  impl_->model = std::move(model);
+  impl_->config = std::move(config);
+}
+
+Quantizer::~Quantizer() = default;
+Quantizer::Quantizer(Quantizer&&) noexcept = default;
+Quantizer& Quantizer::operator=(Quantizer&&) noexcept = default;
+
+namespace {
+std::vector<detail::TracedCall> trace_forward(torch::nn::Module& model,
+                                              const std::function<void()>& run_example) {
+  if (!run_example) return {};
+  const bool was_training = model.is_training();
+  model.eval();
+  detail::FunctionalTrace trace;
+  try {
+    torch::NoGradGuard no_grad;
+    run_example();
+  } catch (...) {
+    model.train(was_training);
+    throw;
+  }
+  model.train(was_training);
+  return trace.calls();
+}
+}  // namespace
+
+QuantizationPlan Quantizer::plan(const std::function<void()>& run_example) {
+  QuantizationPlan plan;
+  plan.execution_mode = ExecutionMode::kEager;
+  const Analysis* a = nullptr;
+  std::optional<Analysis> fresh;
+  if (impl_->prepared) {
+    a = &*impl_->analysis;
+  } else {
+    fresh.emplace(analyze(impl_->model, impl_->config, trace_forward(*impl_->model, run_example)));
+    a = &*fresh;
+    if (!run_example) {
+      plan.warnings.push_back(
+          "functional-helper ops (coreai_opt::nn::functional) are discovered by a forward "
+          "pass: pass run_example to plan() to list them");
+    }
+  }
+  for (const auto& p : a->points) plan.points.push_back(p.plan);
+  plan.skipped = impl_->prepared ? impl_->skipped : a->skipped;
+  for (const auto& wmsg : a->warnings) plan.warnings.push_back(wmsg);
+  if (impl_->prepared) {
+    for (std::size_t i = a->skipped.size(); i < impl_->skipped.size(); ++i) {
+      plan.warnings.push_back("not quantized: " + impl_->skipped[i].to_string());
+    }
+  }
+  return plan;
+}
+
+bool Quantizer::prepared() const { return impl_->prepared; }
+const std::vector<SkippedPoint>& Quantizer::skipped() const { return impl_->skipped; }
+
+std::shared_ptr<torch::nn::Module> Quantizer::prepare(const std::function<void()>& run_example) {
+  Impl& s = *impl_;
+  if (s.prepared) {
+    warn("Model has already been prepared; prepare() does nothing.");
+    return s.model;
+  }
+  if (!run_example) {
+    throw InvalidArgumentError("prepare() needs run_example: a function running one forward "
+                               "pass of the model on example inputs");
+  }
+  Analysis a = analyze(s.model, s.config, trace_forward(*s.model, run_example));
+
+  // Validate everything before touching the model.
+  std::vector<std::pair<std::string, Granularity>> activations;
+  std::vector<FakeQuantizeConfig> configs(a.points.size());
+  for (std::size_t i = 0; i < a.points.size(); ++i) {
+    const Point& p = a.points[i];
+    if (!p.plan.spec || p.target == Target::kWeight) continue;
+    activations.emplace_back(p.what, p.plan.spec->granularity);
+  }
+  check_activation_axes(activations);
+  for (std::size_t i = 0; i < a.points.size(); ++i) {
+    const Point& p = a.points[i];
+    if (!p.plan.spec) continue;
+    configs[i] = FakeQuantizeConfig::make(
+        *p.plan.spec, p.target == Target::kWeight ? TensorRole::kWeight : TensorRole::kActivation,
+        p.what);
+  }
+
+  // Realize the points.
+  const Resolution& r = *a.resolution;
+  std::map<const torch::nn::Module*, std::vector<std::shared_ptr<detail::EagerWeight>>> weights_of;
+  struct DropInIO {
+    FakeQuantize input{nullptr};
+    FakeQuantize output{nullptr};
+  };
+  std::map<const torch::nn::Module*, DropInIO> drop_in_io;
+  for (std::size_t i = 0; i < a.points.size(); ++i) {
+    Point& p = a.points[i];
+    if (!p.plan.spec) continue;
+    FakeQuantize fq(configs[i], p.what);
+    fq->enable_observer(true);
+    fq->enable_fake_quant(false);
+    auto* host = const_cast<torch::nn::Module*>(p.host);
+    host->register_module(p.child_name, fq);
+    Impl::Live l;
+    l.fq = fq;
+    l.host = p.host;
+    l.host_path = p.host_path;
+    l.child_name = p.child_name;
+    l.schedule = r.module(p.host_path).config->qat_schedule;
+    l.point = i;
+    switch (p.target) {
+      case Target::kWeight: {
+        auto w = std::make_shared<detail::EagerWeight>();
+        w->name = p.what;
+        w->owners = p.owners;
+        w->view = p.tensor;
+        w->fq = fq;
+        w->fq_child = p.child_name;
+        w->split_parameter();
+        l.weight = w;
+        s.weights.push_back(w);
+        for (const auto& [owner, local] : p.owners) weights_of[owner].push_back(w);
+        break;
+      }
+      case Target::kDropInInput:
+        drop_in_io[p.host].input = fq;
+        break;
+      case Target::kDropInOutput:
+        drop_in_io[p.host].output = fq;
+        break;
+      case Target::kStub:
+        dynamic_cast<nn::QuantStubImpl*>(host)->attach_quantizer_(fq);
+        break;
+      case Target::kFunctionalInput:
+      case Target::kFunctionalOutput:
+        break;
+    }
+    s.live.push_back(std::move(l));
+  }
+  for (const auto& m : a.walk.modules) {
+    if (m.kind != ModuleKind::kDropIn) continue;
+    auto* d = dynamic_cast<nn::QuantizedModule*>(m.module.get());
+    const DropInIO& io = drop_in_io[m.module.get()];
+    d->attach_quantizers_(io.input, io.output, weights_of[m.module.get()]);
+  }
+  // Functional tables: one per calling module, ops in call order.
+  std::vector<std::size_t> slot_of(a.calls.size());
+  for (std::size_t i = 0; i < a.calls.size(); ++i) {
+    const FunctionalCall& fc = a.calls[i];
+    auto& table = s.tables[fc.caller];
+    if (!table) {
+      table = std::make_shared<detail::FunctionalTable>();
+      table->owner = a.walk.at(fc.caller).module;
+    }
+    detail::FunctionalOp op;
+    op.name = fc.name;
+    op.base = fc.call.base;
+    op.inputs.assign(fc.call.input_quantizable.size(), FakeQuantize(nullptr));
+    slot_of[i] = table->ops.size();
+    table->ops.push_back(std::move(op));
+  }
+  for (const auto& l : s.live) {
+    const Point& p = a.points[l.point];
+    if (p.target == Target::kFunctionalInput) {
+      s.tables[p.host]->ops[slot_of[p.op_index]].inputs[p.input_index] = l.fq;
+    } else if (p.target == Target::kFunctionalOutput) {
+      s.tables[p.host]->ops[slot_of[p.op_index]].output = l.fq;
+    }
+  }
+  for (auto& [m, t] : s.tables) {
+    detail::install_functional_table(*a.walk.at(m).module, t);
+  }
+
+  // Observe: weights (refresh) and activations (the example forward).
+  s.set_all(/*observer=*/true, /*fake_quant=*/false);
+  s.refresh();
+  {
+    const bool was_training = s.model->is_training();
+    s.model->eval();
+    try {
+      torch::NoGradGuard no_grad;
+      run_example();
+    } catch (...) {
+      s.model->train(was_training);
+      throw;
+    }
+    s.model->train(was_training);
+  }
+
+  // Remove the points a non-dividing block size disabled.
+  std::vector<Impl::Live> kept;
+  for (auto& l : s.live) {
+    if (!l.fq->disabled()) {
+      kept.push_back(std::move(l));
+      continue;
+    }
+    Point& p = a.points[l.point];
+    auto* host = const_cast<torch::nn::Module*>(l.host);
+    switch (p.target) {
+      case Target::kWeight: {
+        l.weight->unsplit(l.weight->master.detach());
+        s.weights.erase(std::remove(s.weights.begin(), s.weights.end(), l.weight), s.weights.end());
+        break;
+      }
+      case Target::kDropInInput:
+        dynamic_cast<nn::QuantizedModule*>(host)->detach_input_quantizer_();
+        break;
+      case Target::kDropInOutput:
+        dynamic_cast<nn::QuantizedModule*>(host)->detach_output_quantizer_();
+        break;
+      case Target::kStub:
+        dynamic_cast<nn::QuantStubImpl*>(host)->attach_quantizer_(nullptr);
+        break;
+      case Target::kFunctionalInput:
+        s.tables[p.host]->ops[slot_of[p.op_index]].inputs[p.input_index] = nullptr;
+        break;
+      case Target::kFunctionalOutput:
+        s.tables[p.host]->ops[slot_of[p.op_index]].output = nullptr;
+        break;
+    }
+    host->unregister_module(l.child_name);
+    SkippedPoint sp;
+    sp.kind = p.plan.kind;
+    sp.module = p.plan.module;
+    sp.module_type = p.plan.module_type;
+    sp.tensor = p.plan.tensor;
+    sp.rule = p.plan.rule;
+    sp.reason = "the block size does not divide the tensor; left unquantized";
+    a.skipped.push_back(sp);
+    p.plan.spec.reset();
+    p.plan.kind = "removed";
+  }
+  s.live = std::move(kept);
+  // Drop the removed points from the plan.
+  {
+    std::vector<Point> points;
+    std::vector<std::size_t> new_index(a.points.size(), 0);
+    for (std::size_t i = 0; i < a.points.size(); ++i) {
+      if (a.points[i].plan.kind == "removed") continue;
+      new_index[i] = points.size();
+      points.push_back(std::move(a.points[i]));
+    }
+    for (auto& l : s.live) l.point = new_index[l.point];
+    a.points = std::move(points);
+  }
+
+  s.set_all(/*observer=*/false, /*fake_quant=*/true);
+  s.refresh();
+  s.skipped = a.skipped;
+  if (!a.skipped.empty()) {
+    std::string msg = "eager mode left " + std::to_string(a.skipped.size()) +
+                      " requested quantization point(s) unquantized (Quantizer::skipped() lists "
+                      "them):";
+    for (const auto& sp : a.skipped) msg += "\n  " + sp.to_string();
+    warn(msg);
+  }
+  for (const auto& k : r.unmatched_keys()) {
+    warn("config key matches nothing in the model: " + k.rule());
+  }
+  s.analysis = std::move(a);
+  s.prepared = true;
+  return s.model;
+}
+
+// ------------------------------------------------------------ modes
+
+Quantizer::ModeGuard::ModeGuard(ModeGuard&& o) noexcept
+    : impl_(o.impl_), kind_(o.kind_), was_training_(o.was_training_) {
+  o.impl_ = nullptr;
+}
+
+void Quantizer::ModeGuard::exit() {
+  if (!impl_) return;
+  Impl* impl = impl_;
+  impl_ = nullptr;
+  impl->exit_mode(kind_, was_training_);
+}
+
+Quantizer::ModeGuard::~ModeGuard() {
+  try {
+    exit();
+  } catch (const std::exception& e) {
+    warn(std::string("leaving a quantization mode failed: ") + e.what());
+  }
+}
+
+Quantizer::ModeGuard Quantizer::calibration_mode() {
+  Impl& s = *impl_;
+  if (!s.prepared) {
+    throw Error("Model must be prepared before entering calibration mode. Call prepare() first.");
+  }
+  s.require_prepared("entering calibration mode");
+  const bool was_training = s.model->is_training();
+  s.model->eval();
+  s.set_all(/*observer=*/true, /*fake_quant=*/false);
+  s.refresh();
+  return ModeGuard(impl_.get(), ModeGuard::Kind::kCalibration, was_training);
+}
+
+Quantizer::ModeGuard Quantizer::training_mode() {
+  Impl& s = *impl_;
+  if (!s.prepared) {
+    throw Error("Model must be prepared before entering training mode. Call prepare() first.");
+  }
+  s.require_prepared("entering training mode");
+  if (s.in_training) throw Error("Nested training_mode() calls are not supported");
+  const bool was_training = s.model->is_training();
+  s.model->train(true);
+  s.set_all(/*observer=*/true, /*fake_quant=*/true);
+  s.apply_schedule();
+  s.in_training = true;
+  s.refresh();
+  return ModeGuard(impl_.get(), ModeGuard::Kind::kTraining, was_training);
+}
+
+void Quantizer::step() {
+  Impl& s = *impl_;
+  if (!s.in_training) {
+    throw Error("step() must be called inside training_mode() (after optimizer.step())");
+  }
+  // A hint for optimizers built before prepare(): they hold the old tensors,
+  // which are now fake-quantized views, and never update the float weights.
+  bool any_grad = false, any_changed = false;
+  for (const auto& w : s.weights) {
+    if (!w->master.requires_grad()) continue;
+    if (w->master.grad().defined()) any_grad = true;
+    if (w->master_changed()) any_changed = true;
+  }
+  if (any_grad && !any_changed && !s.warned_unchanged) {
+    s.warned_unchanged = true;
+    warn("step(): no quantized float weight changed since the last refresh although they have "
+         "gradients. Build the optimizer from model->parameters() after prepare() (prepare "
+         "registers new float weight tensors) and call step() after optimizer.step().");
+  }
+  ++s.steps;
+  if (s.any_schedule()) {
+    s.apply_schedule();
+  } else if (!s.warned_no_schedule) {
+    s.warned_no_schedule = true;
+    warn("step() was called but no qat_schedule is configured; observers and fake "
+         "quantization stay as they are (step() still refreshes the fake-quantized weights)");
+  }
+  s.refresh();
+}
+
+std::int64_t Quantizer::step_count() const { return impl_->steps; }
+
+void Quantizer::refresh_weights() {
+  impl_->require_prepared("refresh_weights()");
+  impl_->refresh();
+}
+
+namespace {
+void set_points(Quantizer::Impl& s, const torch::nn::Module* module, const char* what,
+                bool observer, bool on) {
+  s.require_prepared(std::string(what) + "()");
+  if (s.any_schedule()) {
+    throw Error(std::string(what) +
+                "() cannot be used with a qat_schedule configured; the schedule controls "
+                "observers and fake quantization (see step())");
+  }
+  std::set<const torch::nn::Module*> scope;
+  if (module) {
+    if (s.analysis->walk.index.count(module) == 0) {
+      throw InvalidArgumentError(std::string(what) +
+                                 "(): the module is not part of the prepared model");
+    }
+    for (const auto& m : module->modules(/*include_self=*/true)) scope.insert(m.get());
+  }
+  for (auto& l : s.live) {
+    if (module && scope.count(l.host) == 0) continue;
+    if (observer) {
+      l.fq->enable_observer(on);
+    } else {
+      l.fq->enable_fake_quant(on);
+    }
+  }
+  s.refresh();
+}
+}  // namespace
+
+void Quantizer::enable_observer(const torch::nn::Module* m) {
+  set_points(*impl_, m, "enable_observer", true, true);
+}
+void Quantizer::disable_observer(const torch::nn::Module* m) {
+  set_points(*impl_, m, "disable_observer", true, false);
+}
+void Quantizer::enable_fake_quant(const torch::nn::Module* m) {
+  set_points(*impl_, m, "enable_fake_quant", false, true);
+}
+void Quantizer::disable_fake_quant(const torch::nn::Module* m) {
+  set_points(*impl_, m, "disable_fake_quant", false, false);
+}
+
+// ------------------------------------------------------------ finalize
+
+FinalizeReport Quantizer::finalize() {
+  Impl& s = *impl_;
+  if (!s.prepared) throw Error("Model must be prepared before finalize(). Call prepare() first.");
+  s.require_prepared("finalize()");
+  if (s.in_training) throw Error("finalize() cannot be called inside training_mode()");
+  FinalizeReport report;
+  for (const auto& p : s.model->parameters()) {
+    report.parameter_bytes_before += p.numel() * static_cast<std::int64_t>(p.element_size());
+  }
+  s.set_all(/*observer=*/false, /*fake_quant=*/true);
+  std::int64_t saved = 0;
+  for (auto& l : s.live) {
+    if (!l.weight) continue;
+    detail::EagerWeight& w = *l.weight;
+    at::Tensor values;
+    {
+      torch::NoGradGuard no_grad;
+      values = w.fq->forward(w.master).detach().clone();
+    }
+    const QuantizationSpec& spec = w.fq->config().spec;
+    FinalizeReport::Weight r;
+    r.name = w.name;
+    r.dtype = std::string(dtype_name(spec.dtype));
+    r.numel = w.master.numel();
+    r.float_bytes = r.numel * static_cast<std::int64_t>(w.master.element_size());
+    const std::int64_t bits = spec.n_bits();
+    const std::int64_t n_params = w.fq->scale().numel();
+    std::int64_t bytes = (r.numel * bits + 7) / 8;
+    const bool e8m0 = spec.effective_scale_dtype().has_value();
+    bytes += n_params * (e8m0 ? 1 : 4);
+    if (!is_float(spec.dtype)) {
+      if (spec.qformulation == QuantizationFormulation::kMinval) {
+        bytes += n_params * 4;
+      } else if (spec.qscheme == QuantizationScheme::kAsymmetric) {
+        bytes += (n_params * bits + 7) / 8;
+      }
+    }
+    r.quantized_bytes = bytes;
+    saved += r.float_bytes - r.quantized_bytes;
+    w.unsplit(values);
+    const_cast<torch::nn::Module*>(l.host)->unregister_module(l.child_name);
+    report.weights.push_back(std::move(r));
+  }
+  for (const auto& m : s.analysis->walk.modules) {
+    if (auto* d = dynamic_cast<nn::QuantizedModule*>(m.module.get())) d->detach_weights_();
+  }
+  std::vector<Impl::Live> activations;
+  for (auto& l : s.live) {
+    if (!l.weight) activations.push_back(std::move(l));
+  }
+  s.live = std::move(activations);
+  s.weights.clear();
+  report.parameter_bytes_after = report.parameter_bytes_before - saved;
+  s.finalized = true;
+  return report;
+}
+
+}  // namespace quantization
+}  // namespace coreai_opt

@@ -1,0 +1,645 @@
+// Eager Quantizer over torch::nn::Module models: resolution, weight fake
+// quantization with the straight-through gradient, the stale-weight checks,
+// drop-in modules, stubs, functional helpers, modes, schedule, finalize, plan.
+#include "coreai_opt/quantization/quantizer.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "coreai_opt/errors.h"
+#include "coreai_opt/torch/nn.h"
+#include "coreai_opt/warnings.h"
+
+namespace eager_test {
+
+namespace cq = coreai_opt::quantization;
+namespace cnn = coreai_opt::nn;
+namespace F = coreai_opt::nn::functional;
+using cq::Quantizer;
+using cq::QuantizerConfig;
+
+QuantizerConfig yaml(const std::string& body) {
+  return QuantizerConfig::from_yaml_string("quantization_config:\n  execution_mode: eager\n" + body);
+}
+
+const char* kWeightOnly =
+    "  global_config:\n"
+    "    op_input_spec:\n"
+    "    op_output_spec:\n";
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// int8 symmetric per-channel (axis 0) fake quantization, written out (reference §2.4, §2.6).
+at::Tensor ref_int8_per_channel(const at::Tensor& w) {
+  std::vector<int64_t> dims;
+  for (int64_t d = 1; d < w.dim(); ++d) dims.push_back(d);
+  auto amax = w.abs().amax(dims, /*keepdim=*/true);
+  auto s = at::clamp_min(amax / 127.5, 1.1920928955078125e-07);
+  return at::clamp(at::round(w / s), -128, 127) * s;
+}
+at::Tensor ref_int8_in_range(const at::Tensor& w) {
+  std::vector<int64_t> dims;
+  for (int64_t d = 1; d < w.dim(); ++d) dims.push_back(d);
+  auto amax = w.abs().amax(dims, true);
+  auto s = at::clamp_min(amax / 127.5, 1.1920928955078125e-07);
+  auto r = at::round(w / s);
+  return (r >= -128).logical_and(r <= 127).to(at::kFloat);
+}
+// int8 symmetric per-tensor with a given scale.
+at::Tensor ref_int8_tensor(const at::Tensor& x, const at::Tensor& s) {
+  return at::clamp(at::round(x / s), -128, 127) * s;
+}
+
+cq::FakeQuantizeImpl& child_fq(torch::nn::Module& m, const std::string& name) {
+  for (const auto& c : m.named_children()) {
+    if (c.key() == name) return *c.value()->as<cq::FakeQuantizeImpl>();
+  }
+  throw std::runtime_error("no child " + name);
+}
+bool has_child(torch::nn::Module& m, const std::string& name) {
+  for (const auto& c : m.named_children()) {
+    if (c.key() == name) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------- models
+
+struct NetImpl : torch::nn::Module {
+  NetImpl() {
+    fc1 = torch::nn::Linear(8, 16);
+    fc2 = torch::nn::Linear(16, 8);
+    enc = register_module("enc", torch::nn::Sequential(fc1, torch::nn::ReLU(), fc2));
+    head = register_module("head", torch::nn::Linear(8, 4));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return head(enc->forward(x)); }
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr}, head{nullptr};
+  torch::nn::Sequential enc{nullptr};
+};
+TORCH_MODULE(Net);
+
+// A user module owning its weight.
+struct BlockImpl : torch::nn::Module {
+  BlockImpl() { weight = register_parameter("weight", torch::randn({4, 8})); }
+  torch::Tensor forward(const torch::Tensor& x) { return torch::matmul(x, weight.t()); }
+  torch::Tensor weight;
+};
+TORCH_MODULE(Block);
+
+struct CustomNetImpl : torch::nn::Module {
+  CustomNetImpl() { block = register_module("block", Block()); }
+  torch::Tensor forward(const torch::Tensor& x) { return block(x); }
+  Block block{nullptr};
+};
+TORCH_MODULE(CustomNet);
+
+struct DropNetImpl : torch::nn::Module {
+  DropNetImpl() { fc = register_module("fc", cnn::Linear(6, 3)); }
+  torch::Tensor forward(const torch::Tensor& x) { return fc(x); }
+  cnn::Linear fc{nullptr};
+};
+TORCH_MODULE(DropNet);
+
+struct ResImpl : torch::nn::Module {
+  ResImpl() { fc = register_module("fc", cnn::Linear(4, 4)); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    if (flip) return F::add(*this, F::mul(*this, x, x), x);
+    auto y = F::add(*this, fc(x), x);
+    return F::mul(*this, F::add(*this, y, x), y);
+  }
+  cnn::Linear fc{nullptr};
+  bool flip = false;
+};
+TORCH_MODULE(Res);
+
+struct TopImpl : torch::nn::Module {
+  TopImpl() { block = register_module("block", Res()); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto y = block(x);
+    return F::add(*this, y, x);
+  }
+  Res block{nullptr};
+};
+TORCH_MODULE(Top);
+
+struct StubNetImpl : torch::nn::Module {
+  StubNetImpl() {
+    stub = register_module("stub", cnn::QuantStub());
+    fc = register_module("fc", torch::nn::Linear(4, 4));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return fc(stub(x)); }
+  cnn::QuantStub stub{nullptr};
+  torch::nn::Linear fc{nullptr};
+};
+TORCH_MODULE(StubNet);
+
+struct SharedNetImpl : torch::nn::Module {
+  SharedNetImpl() {
+    shared = torch::nn::Linear(4, 4);
+    register_module("a", shared);
+    register_module("b", shared);
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return shared(shared(x)); }
+  torch::nn::Linear shared{nullptr};
+};
+TORCH_MODULE(SharedNet);
+
+class EagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { torch::manual_seed(0); }
+};
+
+// ---------------------------------------------------------------- construction
+
+TEST_F(EagerTest, ConstructionChecksModeAndKeys) {
+  Net net;
+  QuantizerConfig graph;  // execution_mode graph by default
+  EXPECT_NE(error_of([&] { Quantizer q(net, graph); }).find("set execution_mode: eager"),
+            std::string::npos);
+  auto bad = yaml(
+      "  global_config:\n"
+      "    op_input_spec: {input: {dtype: int8}}\n");
+  try {
+    Quantizer q(net, bad);
+    FAIL() << "expected UnsupportedError";
+  } catch (const coreai_opt::UnsupportedError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "Only integer indices or '*' are supported for op_input_spec and op_output_spec "
+              "currently. Got {'input'}");
+  }
+  coreai_opt::WarningCollector warnings;
+  auto preserved = yaml("  preserved_attributes: [foo]\n");
+  Quantizer q(net, preserved);
+  ASSERT_EQ(warnings.messages().size(), 1u);
+  EXPECT_NE(warnings.messages()[0].find("only used in graph mode"), std::string::npos);
+}
+
+// ---------------------------------------------------------------- weights
+
+TEST_F(EagerTest, PlainLinearWeightsAreFakeQuantizedAndTrainedThroughSte) {
+  Net net;
+  const at::Tensor w0 = net->fc1->weight.detach().clone();
+  Quantizer q(net, yaml(kWeightOnly));
+  const at::Tensor x = torch::randn({5, 8});
+  q.prepare([&] { net->forward(x); });
+
+  // The module reads the fake-quantized view; the registered parameter is the float master.
+  auto params = net->named_parameters();
+  const at::Tensor master = params["enc.0.weight"];
+  EXPECT_TRUE(master.is_leaf());
+  EXPECT_TRUE(torch::equal(master, w0));
+  EXPECT_TRUE(torch::allclose(net->fc1->weight, ref_int8_per_channel(w0), 0, 1e-7));
+  EXPECT_FALSE(torch::equal(net->fc1->weight, w0));
+  EXPECT_TRUE(has_child(*net->fc1, "weight_fake_quant"));
+  const at::Tensor expected_h =
+      at::relu(at::linear(x, ref_int8_per_channel(w0), net->fc1->bias));
+  {
+    torch::NoGradGuard g;
+    EXPECT_TRUE(torch::allclose(net->fc1(x), at::linear(x, ref_int8_per_channel(w0),
+                                                         net->fc1->bias), 1e-6, 1e-6));
+    EXPECT_TRUE(torch::allclose(net->fc2(expected_h),
+                                at::linear(expected_h, ref_int8_per_channel(params["enc.2.weight"]),
+                                           net->fc2->bias), 1e-6, 1e-6));
+  }
+
+  // Straight-through gradient: d(sum(fc1(x)))/dW = 1^T x, zero where the code clipped.
+  auto guard = q.training_mode();
+  net->fc1(x).sum().backward();
+  const at::Tensor expected_grad =
+      x.sum(0).unsqueeze(0).expand({16, 8}) * ref_int8_in_range(w0);
+  ASSERT_TRUE(master.grad().defined());
+  EXPECT_TRUE(torch::allclose(master.grad(), expected_grad, 1e-6, 1e-6));
+  EXPECT_LT(ref_int8_in_range(w0).sum().item<float>(), 128.f);  // +amax clips (127.5 -> 128)
+
+  // The optimizer updates the master; step() refreshes the view from it.
+  torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.5));
+  opt.step();
+  EXPECT_FALSE(torch::equal(master, w0));
+  q.step();
+  EXPECT_TRUE(torch::allclose(net->fc1->weight, ref_int8_per_channel(master.detach()), 0, 1e-7));
+  EXPECT_EQ(q.step_count(), 1);
+}
+
+TEST_F(EagerTest, ForgettingStepFailsLoudlyNamingTheFix) {
+  Net net;
+  Quantizer q(net, yaml(kWeightOnly));
+  const at::Tensor x = torch::randn({3, 8});
+  q.prepare([&] { net->forward(x); });
+  torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.1));
+  auto guard = q.training_mode();
+  net->forward(x).sum().backward();
+  opt.step();
+  opt.zero_grad();
+  // No q.step(): the forward runs on stale quantized weights and backward says so.
+  auto loss = net->forward(x).sum();
+  const std::string msg = error_of([&] { loss.backward(); });
+  ASSERT_FALSE(msg.empty());
+  EXPECT_NE(msg.find("was computed before its float weight last changed"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("Call Quantizer::step() after every optimizer.step()"), std::string::npos);
+
+  // The proper loop works for several iterations.
+  q.refresh_weights();
+  for (int i = 0; i < 3; ++i) {
+    opt.zero_grad();
+    net->forward(x).sum().backward();
+    opt.step();
+    q.step();
+  }
+  // step() before optimizer.step() is caught too (the weights would lag a step).
+  opt.zero_grad();
+  net->forward(x).sum().backward();
+  q.step();
+  opt.step();
+  auto lagging = net->forward(x).sum();
+  EXPECT_NE(error_of([&] { lagging.backward(); }).find("computed before its float weight"),
+            std::string::npos);
+  q.refresh_weights();
+  // Two backward passes without a refresh in between are refused too.
+  net->forward(x).sum().backward();
+  auto again = net->forward(x).sum();
+  EXPECT_NE(error_of([&] { again.backward(); }).find("already used by a backward pass"),
+            std::string::npos);
+}
+
+TEST_F(EagerTest, DropInsRefreshTheirOwnWeights) {
+  DropNet net;
+  Quantizer q(net, yaml(kWeightOnly));
+  const at::Tensor x = torch::randn({2, 6});
+  q.prepare([&] { net->forward(x); });
+  torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.3));
+  auto guard = q.training_mode();
+  for (int i = 0; i < 3; ++i) {  // no step(): the drop-in refreshes itself
+    opt.zero_grad();
+    net->forward(x).sum().backward();
+    opt.step();
+  }
+  const at::Tensor master = net->named_parameters()["fc.weight"];
+  net->forward(x);
+  EXPECT_TRUE(torch::allclose(net->fc->weight, ref_int8_per_channel(master.detach()), 0, 1e-7));
+}
+
+TEST_F(EagerTest, CustomModuleWeightsNeedAnExplicitAxis) {
+  CustomNet net;
+  const at::Tensor x = torch::randn({2, 8});
+  {
+    coreai_opt::WarningCollector warnings;
+    Quantizer q(net, yaml(
+                         "  global_config:\n"
+                         "    op_input_spec:\n"
+                         "    op_output_spec:\n"
+                         "    op_state_spec:\n"
+                         "      weight: {dtype: int8, granularity: {type: per_channel}}\n"));
+    q.prepare([&] { net->forward(x); });
+    ASSERT_EQ(q.skipped().size(), 1u);
+    EXPECT_EQ(q.skipped()[0].module, "block");
+    EXPECT_EQ(q.skipped()[0].module_type, "eager_test::BlockImpl");
+    EXPECT_EQ(q.skipped()[0].tensor, "weight");
+    EXPECT_NE(q.skipped()[0].reason.find("give an explicit axis"), std::string::npos);
+    bool warned = false;
+    for (const auto& m : warnings.messages()) warned |= m.find("Quantizer::skipped()") != std::string::npos;
+    EXPECT_TRUE(warned);
+    EXPECT_TRUE(net->block->weight.is_leaf());
+  }
+  CustomNet net2;
+  const at::Tensor w0 = net2->block->weight.detach().clone();
+  Quantizer q2(net2, yaml(kWeightOnly));  // the default weight spec has axis 0
+  q2.prepare([&] { net2->forward(x); });
+  EXPECT_TRUE(q2.skipped().empty());
+  EXPECT_TRUE(torch::allclose(net2->block->weight, ref_int8_per_channel(w0), 0, 1e-7));
+  EXPECT_EQ(q2.plan().points.at(0).rule, "global_config > op_*_spec");
+}
+
+TEST_F(EagerTest, NonDividingBlockLeavesTheLayerInFloat) {
+  Net net;
+  const at::Tensor w0 = net->fc1->weight.detach().clone();
+  coreai_opt::WarningCollector warnings;
+  Quantizer q(net, yaml(
+                       "  global_config:\n"
+                       "    op_input_spec:\n"
+                       "    op_output_spec:\n"
+                       "    op_state_spec:\n"
+                       "      weight: {dtype: int4, granularity: {type: per_block, block_size: 16}}\n"));
+  q.prepare([&] { net->forward(torch::randn({2, 8})); });
+  // fc1 has 8 input channels: not divisible by 16; fc2 (16) and head (8) -> head too.
+  EXPECT_TRUE(torch::equal(net->fc1->weight, w0));
+  EXPECT_TRUE(net->fc1->weight.is_leaf());
+  EXPECT_FALSE(has_child(*net->fc1, "weight_fake_quant"));
+  EXPECT_TRUE(has_child(*net->fc2, "weight_fake_quant"));
+  int block_warnings = 0;
+  for (const auto& m : warnings.messages()) {
+    block_warnings += m.find("incompatible with block size") != std::string::npos;
+  }
+  EXPECT_EQ(block_warnings, 2);
+  ASSERT_EQ(q.skipped().size(), 2u);
+  EXPECT_NE(q.skipped()[0].reason.find("block size"), std::string::npos);
+  ASSERT_EQ(q.plan().points.size(), 1u);
+  EXPECT_EQ(q.plan().points[0].module, "enc.2");
+}
+
+TEST_F(EagerTest, SharedModuleAndConvTransposeAxis) {
+  SharedNet net;
+  Quantizer q(net, yaml(kWeightOnly));
+  q.prepare([&] { net->forward(torch::randn({2, 4})); });
+  auto plan = q.plan();
+  ASSERT_EQ(plan.points.size(), 1u);
+  EXPECT_EQ(plan.points[0].module, "a");
+  EXPECT_EQ(plan.points[0].op_name, "a.linear");
+
+  auto seq = torch::nn::Sequential(torch::nn::ConvTranspose2d(3, 5, 3), torch::nn::Conv2d(5, 2, 3));
+  Quantizer qc(seq.ptr(), yaml(
+                              "  global_config:\n"
+                              "    op_input_spec:\n"
+                              "    op_output_spec:\n"
+                              "    op_state_spec:\n"
+                              "      weight: {dtype: int8, granularity: {type: per_channel}}\n"));
+  qc.prepare([&] { seq->forward(torch::randn({1, 3, 6, 6})); });
+  auto* ct = seq[0]->as<torch::nn::ConvTranspose2dImpl>();
+  EXPECT_EQ(child_fq(*ct, "weight_fake_quant").scale().numel(), 5);  // axis 1 = output channels
+  EXPECT_EQ(child_fq(*seq[1], "weight_fake_quant").scale().numel(), 2);
+  auto p = qc.plan();
+  EXPECT_EQ(p.points[0].spec->granularity.axis, 1);
+  EXPECT_EQ(p.points[1].spec->granularity.axis, 0);
+}
+
+// ---------------------------------------------------------------- activations
+
+TEST_F(EagerTest, DropInLinearQuantizesInputOutputAndWeight) {
+  DropNet net;
+  const at::Tensor x0 = torch::randn({4, 6});
+  const at::Tensor w0 = net->fc->weight.detach().clone();
+  const at::Tensor y0 = at::linear(x0, w0, net->fc->bias).detach();
+  Quantizer q(net);  // default: W8A8 in eager mode
+  q.prepare([&] { net->forward(x0); });
+  auto& in = *net->fc->input_quantizer();
+  auto& out = *net->fc->output_quantizer();
+  // Scales observed by prepare's forward (moving average initialised from it).
+  EXPECT_NEAR(in.scale().item<float>(), x0.abs().max().item<float>() / 127.5f, 1e-7);
+  EXPECT_NEAR(out.scale().item<float>(), y0.abs().max().item<float>() / 127.5f, 1e-7);
+  const at::Tensor x1 = torch::randn({3, 6});
+  torch::NoGradGuard g;
+  const at::Tensor expected = ref_int8_tensor(
+      at::linear(ref_int8_tensor(x1, in.scale()), ref_int8_per_channel(w0), net->fc->bias),
+      out.scale());
+  EXPECT_TRUE(torch::allclose(net->forward(x1), expected, 1e-6, 1e-6));
+  EXPECT_TRUE(has_child(*net->fc, "linear_quantize_input"));
+  EXPECT_TRUE(has_child(*net->fc, "linear_quantize_output_0"));
+  auto plan = q.plan();
+  ASSERT_EQ(plan.points.size(), 3u);
+  EXPECT_EQ(plan.points[0].kind, "op_state");
+  EXPECT_EQ(plan.points[1].kind, "op_input");
+  EXPECT_EQ(plan.points[2].kind, "op_output");
+  EXPECT_EQ(plan.points[2].rule, "global_config > op_*_spec");
+}
+
+TEST_F(EagerTest, StubConfiguredByNameAndInertUnderWeightOnly) {
+  StubNet net;
+  const at::Tensor x0 = torch::randn({3, 4});
+  Quantizer q(net, yaml(std::string(kWeightOnly) +
+                        "  module_name_configs:\n"
+                        "    stub:\n"
+                        "      op_input_spec:\n"
+                        "      op_output_spec:\n"
+                        "      module_input_spec: {0: {dtype: int8}}\n"));
+  q.prepare([&] { net->forward(x0); });
+  ASSERT_FALSE(net->stub->quantizer().is_empty());
+  const float s = net->stub->quantizer()->scale().item<float>();
+  EXPECT_NEAR(s, x0.abs().max().item<float>() / 127.5f, 1e-7);
+  torch::NoGradGuard g;
+  const at::Tensor x1 = torch::randn({3, 4});
+  EXPECT_TRUE(torch::allclose(net->stub(x1), ref_int8_tensor(x1, net->stub->quantizer()->scale())));
+  auto plan = q.plan();
+  bool found = false;
+  for (const auto& p : plan.points) {
+    if (p.module == "stub") {
+      found = true;
+      EXPECT_EQ(p.kind, "module_input");
+      EXPECT_EQ(p.rule, "module_name_configs[\"stub\"] > module_input_spec[0]");
+    }
+  }
+  EXPECT_TRUE(found);
+
+  StubNet plain;
+  Quantizer q2(plain, yaml(kWeightOnly));
+  q2.prepare([&] { plain->forward(x0); });
+  EXPECT_TRUE(plain->stub->quantizer().is_empty());
+}
+
+TEST_F(EagerTest, FunctionalOpsAreNamedPerModuleAndQuantized) {
+  Top top;
+  const at::Tensor x0 = torch::randn({2, 4});
+  Quantizer q(top);
+  auto before = q.plan([&] { top->forward(x0); });
+  q.prepare([&] { top->forward(x0); });
+  auto plan = q.plan();
+  std::vector<std::string> ops;
+  for (const auto& p : plan.points) {
+    if (p.op_type && *p.op_type != "linear" && p.kind == "op_output") ops.push_back(*p.op_name);
+  }
+  EXPECT_EQ(ops, (std::vector<std::string>{"block.add", "block.add_1", "block.mul", "add"}));
+  EXPECT_EQ(before.points.size(), plan.points.size());
+  EXPECT_TRUE(has_child(*top->block, "add_quantize_input"));
+  EXPECT_TRUE(has_child(*top->block, "add_quantize_other"));
+  EXPECT_TRUE(has_child(*top->block, "add_1_quantize_output_0"));
+  EXPECT_TRUE(has_child(*top, "add_quantize_output_0"));
+  // The result is on the grid of the last add's output quantizer.
+  torch::NoGradGuard g;
+  const at::Tensor y = top->forward(torch::randn({2, 4}));
+  const at::Tensor s = child_fq(*top, "add_quantize_output_0").scale();
+  EXPECT_TRUE(torch::allclose(y / s, at::round(y / s), 0, 1e-4));
+  EXPECT_TRUE(torch::allclose(top->forward(x0), top->forward(x0)));  // sequences restart
+  // A different op order than in prepare is refused.
+  top->block->flip = true;
+  EXPECT_NE(error_of([&] { top->forward(x0); }).find("same order"), std::string::npos);
+}
+
+TEST_F(EagerTest, PlainModulesReportWhatTheyCannotQuantize) {
+  Net net;
+  coreai_opt::WarningCollector warnings;
+  Quantizer q(net);  // W8A8: activations of plain Linear layers are unreachable
+  q.prepare([&] { net->forward(torch::randn({2, 8})); });
+  ASSERT_EQ(q.skipped().size(), 6u);
+  EXPECT_EQ(q.skipped()[0].module, "enc.0");
+  EXPECT_EQ(q.skipped()[0].kind, "op_input");
+  EXPECT_EQ(q.skipped()[1].kind, "op_output");
+  EXPECT_NE(q.skipped()[0].reason.find("use coreai_opt::nn::Linear"), std::string::npos);
+  ASSERT_FALSE(warnings.messages().empty());
+  EXPECT_NE(warnings.messages().back().find("left 6 requested quantization point(s)"),
+            std::string::npos);
+  EXPECT_EQ(q.plan().points.size(), 3u);  // the three weights
+}
+
+// ---------------------------------------------------------------- modes
+
+TEST_F(EagerTest, ModeErrorsAndSchedule) {
+  Net net;
+  auto cfg = yaml(
+      "  global_config:\n"
+      "    op_input_spec:\n"
+      "    op_output_spec:\n"
+      "    qat_schedule: {enable_observer: 0, enable_fake_quant: 2, disable_observer: 3}\n");
+  Quantizer q(net, cfg);
+  EXPECT_EQ(error_of([&] { auto c = q.calibration_mode(); }),
+            "Model must be prepared before entering calibration mode. Call prepare() first.");
+  EXPECT_NE(error_of([&] { q.finalize(); }).find("Call prepare() first"), std::string::npos);
+  const at::Tensor x = torch::randn({2, 8});
+  q.prepare([&] { net->forward(x); });
+  EXPECT_NE(error_of([&] { q.step(); }).find("inside training_mode()"), std::string::npos);
+  EXPECT_NE(error_of([&] { q.enable_observer(); }).find("cannot be used with a qat_schedule"),
+            std::string::npos);
+  {
+    coreai_opt::WarningCollector w;
+    q.prepare([&] { net->forward(x); });
+    ASSERT_EQ(w.messages().size(), 1u);
+    EXPECT_NE(w.messages()[0].find("already been prepared"), std::string::npos);
+  }
+  auto& fq = child_fq(*net->fc1, "weight_fake_quant");
+  torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.01));
+  {
+    auto t = q.training_mode();
+    EXPECT_NE(error_of([&] { auto t2 = q.training_mode(); }).find("Nested training_mode()"),
+              std::string::npos);
+    std::vector<std::pair<bool, bool>> states;
+    states.emplace_back(fq.observer_enabled(), fq.fake_quant_enabled());
+    for (int i = 0; i < 4; ++i) {
+      opt.zero_grad();
+      net->forward(x).sum().backward();
+      opt.step();
+      q.step();
+      states.emplace_back(fq.observer_enabled(), fq.fake_quant_enabled());
+    }
+    using P = std::pair<bool, bool>;
+    EXPECT_EQ(states, (std::vector<P>{{true, false}, {true, false}, {true, true}, {false, true},
+                                      {false, true}}));
+    // Fake quant off at step 0..1 means the float weights were used.
+  }
+  EXPECT_FALSE(fq.observer_enabled());
+  EXPECT_TRUE(fq.fake_quant_enabled());
+  EXPECT_EQ(q.step_count(), 4);
+}
+
+TEST_F(EagerTest, EnableDisableByModule) {
+  Net net;
+  Quantizer q(net, yaml(kWeightOnly));
+  const at::Tensor x = torch::randn({2, 8});
+  q.prepare([&] { net->forward(x); });
+  torch::nn::Linear stranger(2, 2);
+  EXPECT_NE(error_of([&] { q.disable_fake_quant(stranger.get()); })
+                .find("not part of the prepared model"),
+            std::string::npos);
+  q.disable_fake_quant(net->enc.get());
+  auto params = net->named_parameters();
+  EXPECT_TRUE(torch::equal(net->fc1->weight, params["enc.0.weight"]));
+  EXPECT_TRUE(torch::allclose(net->head->weight, ref_int8_per_channel(params["head.weight"].detach()),
+                              0, 1e-7));
+  q.enable_fake_quant();
+  EXPECT_TRUE(torch::allclose(net->fc1->weight, ref_int8_per_channel(params["enc.0.weight"].detach()),
+                              0, 1e-7));
+  {
+    auto c = q.calibration_mode();
+    EXPECT_FALSE(net->is_training());
+    EXPECT_TRUE(torch::equal(net->fc1->weight, params["enc.0.weight"]));  // fake quant off
+  }
+  EXPECT_TRUE(net->is_training());
+}
+
+// ---------------------------------------------------------------- finalize and plan
+
+TEST_F(EagerTest, FinalizeStoresQuantizedValuesAndReportsBytes) {
+  Net net;
+  const at::Tensor w0 = net->fc1->weight.detach().clone();
+  Quantizer q(net, yaml(kWeightOnly));
+  q.prepare([&] { net->forward(torch::randn({2, 8})); });
+  auto report = q.finalize();
+  ASSERT_EQ(report.weights.size(), 3u);
+  EXPECT_EQ(report.weights[0].name, "enc.0.weight");
+  EXPECT_EQ(report.weights[0].float_bytes, 16 * 8 * 4);
+  EXPECT_EQ(report.weights[0].quantized_bytes, 16 * 8 + 16 * 4);  // codes + scales
+  // Parameters: 16*8+16 + 8*16+8 + 4*8+4 floats.
+  EXPECT_EQ(report.parameter_bytes_before, (128 + 16 + 128 + 8 + 32 + 4) * 4);
+  EXPECT_EQ(report.parameter_bytes_after,
+            report.parameter_bytes_before - (512 - 192) - (512 - (128 + 8 * 4)) - (128 - (32 + 16)));
+  auto params = net->named_parameters();
+  EXPECT_TRUE(params["enc.0.weight"].is_same(net->fc1->weight));
+  EXPECT_TRUE(net->fc1->weight.is_leaf());
+  EXPECT_TRUE(net->fc1->weight.requires_grad());
+  EXPECT_TRUE(torch::allclose(net->fc1->weight, ref_int8_per_channel(w0), 0, 1e-7));
+  EXPECT_FALSE(has_child(*net->fc1, "weight_fake_quant"));
+  EXPECT_NE(error_of([&] { q.finalize(); }).find("finalized"), std::string::npos);
+  EXPECT_NE(report.format().find("parameter bytes:"), std::string::npos);
+}
+
+TEST_F(EagerTest, PlanJsonShape) {
+  Net net;
+  auto cfg = yaml(
+      "  global_config:\n"
+      "    op_input_spec:\n"
+      "    op_output_spec:\n"
+      "    op_type_config:\n"
+      "      matmul:\n"
+      "  module_name_configs:\n"
+      "    head:\n"
+      "      op_input_spec:\n"
+      "      op_output_spec:\n"
+      "      op_state_spec: {weight: null}\n"
+      "    nothing_here: {}\n");
+  Quantizer q(net, cfg);
+  auto plan = q.plan();
+  auto j = nlohmann::json::parse(plan.to_json());
+  EXPECT_EQ(j["execution_mode"], "eager");
+  ASSERT_EQ(j["points"].size(), 3u);
+  const auto& p0 = j["points"][0];
+  std::vector<std::string> keys;
+  for (auto it = p0.begin(); it != p0.end(); ++it) keys.push_back(it.key());
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys, (std::vector<std::string>{"kind", "module", "module_type", "op_name", "op_type",
+                                            "rule", "spec", "tensor"}));
+  EXPECT_EQ(p0["kind"], "op_state");
+  EXPECT_EQ(p0["op_name"], "enc.0.linear");
+  EXPECT_EQ(p0["module_type"], "torch.nn.modules.linear.Linear");
+  EXPECT_EQ(p0["spec"]["dtype"], "int8");
+  EXPECT_EQ(p0["spec"]["granularity"]["axis"], 0);
+  EXPECT_EQ(p0["rule"], "global_config > op_*_spec");
+  const auto& p2 = j["points"][2];
+  EXPECT_EQ(p2["module"], "head");
+  EXPECT_TRUE(p2["spec"].is_null());
+  EXPECT_EQ(p2["rule"], "module_name_configs[\"head\"] > op_*_spec");
+  bool unmatched = false;
+  for (const auto& w : j["warnings"]) {
+    unmatched |= w.get<std::string>().find("module_name_configs[\"nothing_here\"]") !=
+                 std::string::npos;
+  }
+  EXPECT_TRUE(unmatched);
+  EXPECT_NE(plan.format_table().find("enc.0.linear [linear]"), std::string::npos);
+}
+
+TEST_F(EagerTest, Mxfp4WeightsLandOnTheFp4Grid) {
+  auto lin = torch::nn::Linear(64, 4);
+  Quantizer q(lin, yaml(
+                       "  global_config:\n"
+                       "    op_input_spec:\n"
+                       "    op_output_spec:\n"
+                       "    op_state_spec:\n"
+                       "      weight: {dtype: float4_e2m1fn_x2, granularity: {type: per_block, block_size: 32}}\n"));
+  q.prepare([&] { lin->forward(torch::randn({2, 64})); });
+  const at::Tensor s = child_fq(*lin, "weight_fake_quant").scale();
+  ASSERT_EQ(s.numel(), 8);
+  const at::Tensor r = (lin->weight / s.reshape({4, 2}).repeat_interleave(32, 1)).abs().detach();
+  const at::Tensor grid = torch::tensor({0.f, 0.5f, 1.f, 1.5f, 2.f, 3.f, 4.f, 6.f});
+  const at::Tensor on_grid = (r.unsqueeze(-1) - grid).abs().amin(-1);
+  EXPECT_LT(on_grid.max().item<float>(), 1e-6);
+}
+
+}  // namespace eager_test
