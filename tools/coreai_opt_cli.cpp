@@ -9,6 +9,13 @@
 #include "coreai_opt/quantization/config.h"
 #include "coreai_opt/quantization/schema.h"
 
+#ifdef COREAI_OPT_CLI_WITH_TORCH
+#include <torch/script.h>
+
+#include "coreai_opt/torch/inspector.h"
+#include "coreai_opt/torch/jit_quantizer.h"
+#endif
+
 namespace {
 
 using coreai_opt::ConfigError;
@@ -91,6 +98,75 @@ int cmd_schema(const std::vector<std::string>& args) {
   return 0;
 }
 
+#ifdef COREAI_OPT_CLI_WITH_TORCH
+// Example inputs saved as the buffers input0, input1, ... of a TorchScript module
+// (torch.jit.script of a module holding them), so no pickle reader is needed.
+std::vector<c10::IValue> load_inputs(const std::string& path) {
+  torch::jit::Module holder = torch::jit::load(path);
+  std::vector<c10::IValue> out;
+  for (int i = 0; holder.hasattr("input" + std::to_string(i)); ++i)
+    out.emplace_back(holder.attr("input" + std::to_string(i)));
+  if (out.empty()) throw coreai_opt::InvalidArgumentError(path + ": no buffers input0, input1, ...");
+  return out;
+}
+
+int cmd_inspect(const std::vector<std::string>& args) {
+  bool json = false;
+  bool compressible = false;
+  std::vector<std::string> files;
+  for (const auto& a : args) {
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--compressible") {
+      compressible = true;
+    } else {
+      files.push_back(a);
+    }
+  }
+  if (files.size() != 1) {
+    std::cerr << "coreai-opt inspect: expected exactly one MODEL (usage: coreai-opt inspect "
+                 "[--json] [--compressible] MODEL.pt)\n";
+    return 2;
+  }
+  const coreai_opt::quantization::ModelInspector inspector(torch::jit::load(files[0]),
+                                                           compressible);
+  std::cout << (json ? inspector.to_json() + "\n" : inspector.format_summary());
+  return 0;
+}
+
+int cmd_plan(const std::vector<std::string>& args) {
+  bool json = false;
+  std::string config, inputs;
+  std::vector<std::string> files;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--json") {
+      json = true;
+    } else if ((args[i] == "--config" || args[i] == "--inputs") && i + 1 < args.size()) {
+      (args[i] == "--config" ? config : inputs) = args[i + 1];
+      ++i;
+    } else {
+      files.push_back(args[i]);
+    }
+  }
+  if (files.size() != 1 || config.empty()) {
+    std::cerr << "coreai-opt plan: expected MODEL.pt and --config CONFIG (usage: coreai-opt plan "
+                 "MODEL.pt --config CONFIG.yaml [--inputs INPUTS.pt] [--json])\n";
+    return 2;
+  }
+  QuantizerConfig cfg;
+  try {
+    cfg = QuantizerConfig::from_yaml(config);
+  } catch (const ConfigError& e) {
+    report(config, e);
+    return 1;
+  }
+  coreai_opt::quantization::JitQuantizer q(torch::jit::load(files[0]), cfg);
+  const auto plan = q.plan(inputs.empty() ? std::vector<c10::IValue>{} : load_inputs(inputs));
+  std::cout << (json ? plan.to_json() + "\n" : plan.format_table());
+  return 0;
+}
+#endif
+
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"validate", "check config files; one compiler-style line per error",
@@ -110,6 +186,24 @@ const std::vector<Command>& commands() {
        "Prints the JSON Schema (for editors) generated from the same tables the reader uses;\n"
        "with --markdown, the reference table of every key instead.\n",
        cmd_schema},
+#ifdef COREAI_OPT_CLI_WITH_TORCH
+      {"inspect", "print the modules and ops of a TorchScript model",
+       "usage: coreai-opt inspect [--json] [--compressible] MODEL.pt\n\n"
+       "Prints the module tree of a TorchScript model with the ops inside each module: op\n"
+       "names and types as op_name_config / op_type_config match them, inputs and outputs.\n"
+       "--compressible lists only the ops a quantization pattern can match; --json prints\n"
+       "the same as JSON.\n",
+       cmd_inspect},
+      {"plan", "list every quantization point a config gives a TorchScript model",
+       "usage: coreai-opt plan MODEL.pt --config CONFIG.yaml [--inputs INPUTS.pt] [--json]\n\n"
+       "Resolves the config against the model (graph mode) and prints one line per\n"
+       "quantized (or explicitly unquantized) tensor with its spec and the config entries\n"
+       "that decided it, then warnings (keys that match nothing, layers a block size does\n"
+       "not divide). --inputs names a TorchScript module whose buffers input0, input1, ...\n"
+       "are example inputs (dtypes and shapes make the plan exact). --json prints\n"
+       "{\"execution_mode\", \"points\", \"warnings\"}.\n",
+       cmd_plan},
+#endif
   };
   return table;
 }

@@ -1,0 +1,651 @@
+#include "torch/jit/annotate.h"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "coreai_opt/errors.h"
+#include "coreai_opt/kernels/blockwise.h"
+#include "coreai_opt/quantization/axis_defaults.h"
+#include "coreai_opt/torch/fake_quantize.h"
+#include "torch/jit/patterns.h"
+
+namespace coreai_opt::jit_detail {
+
+using quantization::lookup;
+using quantization::ModuleConfigLevel;
+using quantization::OpConfigLevel;
+using quantization::OpQuantizerConfig;
+using quantization::PointKind;
+using quantization::GraphPlanPoint;
+using quantization::QuantizationSpec;
+using quantization::Resolution;
+using quantization::TensorKey;
+
+std::vector<std::int64_t> block_size_for(const quantization::Granularity& g,
+                                         const std::vector<std::int64_t>& shape) {
+  using quantization::GranularityType;
+  switch (g.type) {
+    case GranularityType::kPerTensor: return kernels::per_tensor_block_size(shape);
+    case GranularityType::kPerChannel: return kernels::per_channel_block_size(shape, g.axis);
+    case GranularityType::kPerBlock:
+      if (g.block_size_is_list) return kernels::per_block_block_size(shape, g.block_size);
+      return kernels::per_block_block_size(shape, g.block_size.at(0), g.axis);
+  }
+  return kernels::per_tensor_block_size(shape);
+}
+
+namespace {
+
+std::string sanitize(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_') ? c : '_';
+  return out;
+}
+
+// A pattern: its ops in order, the first being the key.
+struct Pattern {
+  std::vector<const GraphOp*> ops;
+  const quantization::OpResolution* res = nullptr;
+  ModuleConfigLevel module_level = ModuleConfigLevel::kGlobal;
+  OpConfigLevel op_level = OpConfigLevel::kDefault;
+  std::size_t order = 0;
+};
+
+class Annotator {
+ public:
+  Annotator(const torch::jit::Module& root, const AnalyzedGraph& a,
+            const quantization::QuantizerConfig& config,
+            const std::unordered_map<const Value*, at::Tensor>& probe)
+      : root_(root), a_(a), probe_(probe), tree_(module_tree(root)),
+        res_(Resolution::resolve(config, describe(tree_, a))) {
+    for (const auto& e : tree_) {
+      type_of_[e.path] = e.type;
+      auto [it, fresh] = first_path_.emplace(e.identity, e.path);
+      canonical_[e.path] = it->second;
+      (void)fresh;
+    }
+  }
+
+  Annotation run() {
+    for (const auto& k : res_.unmatched_keys())
+      warn(k.rule() + " matches nothing in the model");
+    auto patterns = find_patterns();
+    for (const Pattern& p : patterns) annotate_pattern(p);
+    annotate_module_specs();
+    annotate_module_states();
+    resolve_axes_and_blocks();
+    finish_points();
+    return std::move(ann_);
+  }
+
+ private:
+  void warn(const std::string& m) { ann_.warnings.push_back(m); }
+
+  std::string canon(const std::string& path) const {
+    auto it = canonical_.find(path);
+    return it == canonical_.end() ? path : it->second;
+  }
+  std::string node_module(const Node* n) const {
+    auto it = a_.node_path.find(n);
+    return canon(it == a_.node_path.end() ? std::string() : it->second);
+  }
+  std::string type_of(const std::string& path) const {
+    auto it = type_of_.find(path);
+    return it == type_of_.end() ? std::string() : it->second;
+  }
+
+  // nullopt: unknown (no example inputs).
+  std::optional<bool> is_float(const Value* v) const {
+    auto it = probe_.find(v);
+    if (it != probe_.end()) return at::isFloatingType(it->second.scalar_type());
+    return std::nullopt;
+  }
+  bool quantizable(const GraphOp& op, std::size_t i) const {
+    const TensorInput& in = op.inputs[i];
+    if (auto f = is_float(in.value)) return *f;
+    // Without example values: embedding indices are the one integer input we know.
+    return !(op.type == "embedding" && in.input_index == 1);
+  }
+
+  // The one op that consumes op's output as its first input, ignoring shape
+  // queries (scripted BatchNorm checks input.size() in its training branch).
+  const GraphOp* single_op_consumer(const GraphOp& op) const {
+    const Value* out = op.node->output(0);
+    const torch::jit::Use* data_use = nullptr;
+    for (const auto& u : out->uses()) {
+      bool tensor_out = u.user->kind() == c10::prim::ListConstruct ||
+                        u.user->kind() == c10::prim::TupleConstruct;
+      for (const Value* o : u.user->outputs())
+        tensor_out = tensor_out || o->type()->isSubtypeOf(*c10::TensorType::get());
+      const bool shape_query =
+          a_.op_of(u.user) == nullptr && u.user != a_.graph->return_node() && !tensor_out;
+      if (shape_query) continue;
+      if (data_use != nullptr) return nullptr;
+      data_use = &u;
+    }
+    if (data_use == nullptr || data_use->offset != 0) return nullptr;
+    const GraphOp* next = a_.op_of(data_use->user);
+    if (next == nullptr || !next->top_level) return nullptr;
+    return next;
+  }
+
+  const quantization::ModuleResolution& module_res(const GraphOp& op) const {
+    return res_.module(canon(op.module));
+  }
+  bool same_entry(const GraphOp& a, const GraphOp& b) const {
+    const auto& ma = module_res(a);
+    const auto& mb = module_res(b);
+    return ma.level == mb.level && ma.key == mb.key;
+  }
+
+  std::vector<Pattern> find_patterns() {
+    std::vector<Pattern> out;
+    std::set<const GraphOp*> used;
+    std::size_t order = 0;
+    for (const auto& op : a_.ops) {
+      ++order;
+      if (!op.top_level) continue;
+      Pattern p;
+      p.ops.push_back(&op);
+      const bool weighted = is_weighted(op.type);
+      if (weighted) {
+        if (const GraphOp* bn = single_op_consumer(op);
+            bn != nullptr && bn->type == "batch_norm" && same_entry(op, *bn)) {
+          p.ops.push_back(bn);
+        }
+      }
+      if (weighted || (is_nary(op.type) && op.type.rfind("sub", 0) != 0)) {
+        if (const GraphOp* act = single_op_consumer(*p.ops.back());
+            act != nullptr && is_fusable_activation(act->type) && same_entry(op, *act)) {
+          p.ops.push_back(act);
+        }
+      }
+      if (!weighted && !is_compressible(op)) continue;
+      p.res = &res_.op(op.name);
+      p.module_level = p.res->module_level;
+      p.op_level = p.res->level;
+      p.order = order;
+      out.push_back(std::move(p));
+    }
+    std::stable_sort(out.begin(), out.end(), [](const Pattern& x, const Pattern& y) {
+      if (x.module_level != y.module_level) return x.module_level < y.module_level;
+      if (x.op_level != y.op_level) return x.op_level < y.op_level;
+      if (x.ops.size() != y.ops.size()) return x.ops.size() > y.ops.size();
+      return x.order < y.order;
+    });
+    // A pattern is annotated only when none of its ops is already taken.
+    std::vector<Pattern> kept;
+    for (auto& p : out) {
+      bool free = true;
+      for (const GraphOp* o : p.ops) free = free && used.count(o) == 0;
+      if (!free) continue;
+      for (const GraphOp* o : p.ops) used.insert(o);
+      kept.push_back(std::move(p));
+    }
+    return kept;
+  }
+
+  std::size_t new_fq(const std::string& base, const QuantizationSpec& spec, bool weight,
+                     const std::string& what, const std::string& module) {
+    FqDef f;
+    std::string name = sanitize(base);
+    for (int k = 1; names_.count(name) > 0; ++k) name = sanitize(base) + "_" + std::to_string(k);
+    names_.insert(name);
+    f.name = name;
+    f.prefix = "_fq_" + name + "_";
+    f.spec = spec;
+    f.weight = weight;
+    f.what = what;
+    f.module = module;
+    if (auto s = res_.module(module).config->qat_schedule) f.schedule = s;
+    ann_.fqs.push_back(std::move(f));
+    return ann_.fqs.size() - 1;
+  }
+
+  std::size_t add_point(GraphPlanPoint p, std::optional<std::size_t> fq) {
+    ann_.points.push_back(std::move(p));
+    ann_.point_fq.push_back(fq);
+    return ann_.points.size() - 1;
+  }
+
+  GraphPlanPoint op_point(PointKind kind, const GraphOp& op, std::string tensor,
+                             std::string rule) const {
+    GraphPlanPoint p;
+    p.kind = kind;
+    p.op_name = op.name;
+    p.op_type = op.type;
+    p.module = canon(op.module);
+    p.module_type = type_of(p.module);
+    p.tensor = std::move(tensor);
+    p.rule = std::move(rule);
+    return p;
+  }
+
+  static UseKey use_of(const GraphOp& op, const TensorInput& in) {
+    return UseKey{op.node, in.input_index, in.list_index ? *in.list_index + 1 : 0};
+  }
+
+  // An input FQ on value v with `spec`, shared with other uses of v that have an
+  // equal spec ("one fake-quant per edge").
+  std::size_t input_fq_for(const Value* v, const QuantizationSpec& spec, const GraphOp& op,
+                           std::size_t index) {
+    for (const auto& [use, fq] : ann_.input_fq)
+      if (ann_.use_value[use] == v && ann_.fqs[fq].spec == spec) return fq;
+    return new_fq(op.name + "_input_" + std::to_string(index), spec, false,
+                  "input " + std::to_string(index) + " of " + op.name, canon(op.module));
+  }
+
+  void annotate_pattern(const Pattern& p) {
+    const GraphOp& key = *p.ops.front();
+    const OpQuantizerConfig& c = *p.res->config;
+    const std::string rule = p.res->provenance();
+    // An explicit input index that lands on a state is a config error.
+    for (const auto& [k, spec] : c.op_input_spec) {
+      (void)spec;
+      if (!k.is_index()) continue;
+      const auto i = static_cast<std::size_t>(k.index());
+      if (i < key.inputs.size() && key.inputs[i].state) {
+        throw Error("Config is attempting to set op_input_spec idx " + std::to_string(i) +
+                    ", but the input is a state tensor (node: " + key.name +
+                    "). Use op_state_spec to configure state tensors.");
+      }
+    }
+
+    const bool shared_observer = is_shared_observer(key.type);
+    std::optional<std::size_t> group;
+    for (std::size_t i = 0; i < key.inputs.size(); ++i) {
+      const TensorInput& in = key.inputs[i];
+      if (in.state) continue;
+      const auto* found = lookup(c.op_input_spec, TensorKey(static_cast<std::int64_t>(i)));
+      const bool explicit_key = c.op_input_spec.contains(TensorKey(static_cast<std::int64_t>(i)));
+      if (!quantizable(key, i)) {
+        if (explicit_key) {
+          warn("Config is attempting to set op_input_spec idx " + std::to_string(i) + " of " +
+               key.name + " but the tensor is not a quantizable floating point tensor");
+        }
+        continue;
+      }
+      const UseKey use = use_of(key, in);
+      ann_.use_value[use] = in.value;
+      auto vf = ann_.value_fq.find(in.value);
+      if (vf != ann_.value_fq.end()) {  // the producer's output fake-quant serves this edge
+        add_point(op_point(PointKind::kOpInput, key, std::to_string(i),
+                           rule + " (shares " + ann_.fqs[vf->second].name + ")"),
+                  vf->second);
+        if (shared_observer && i == 0) group = vf->second;
+        continue;
+      }
+      if (shared_observer && i > 0) {
+        if (group) {
+          ann_.input_fq[use] = *group;
+          add_point(op_point(PointKind::kOpInput, key, std::to_string(i),
+                             rule + " (shares " + ann_.fqs[*group].name + ")"),
+                    *group);
+        }
+        continue;
+      }
+      if (found == nullptr) continue;
+      if (!found->has_value()) {
+        add_point(op_point(PointKind::kOpInput, key, std::to_string(i), rule), std::nullopt);
+        continue;
+      }
+      const std::size_t fq = input_fq_for(in.value, **found, key, i);
+      ann_.input_fq[use] = fq;
+      if (shared_observer) group = fq;
+      add_point(op_point(PointKind::kOpInput, key, std::to_string(i), rule), fq);
+    }
+
+    // Output of the last op of the pattern.
+    const GraphOp& last = *p.ops.back();
+    const Value* out = last.node->output(0);
+    if (is_float(out).value_or(true)) {
+      std::optional<std::size_t> consumer_fq;
+      for (const auto& [use, fq] : ann_.input_fq) {
+        if (ann_.use_value[use] == out) {
+          consumer_fq = fq;
+          break;
+        }
+      }
+      const auto* found = lookup(c.op_output_spec, TensorKey(std::int64_t{0}));
+      if (shared_observer && group) {
+        if (ann_.value_fq.count(out) == 0) ann_.value_fq[out] = *group;
+        add_point(op_point(PointKind::kOpOutput, key, "0",
+                           rule + " (shares " + ann_.fqs[*group].name + ")"),
+                  *group);
+      } else if (consumer_fq) {
+        ann_.value_fq[out] = *consumer_fq;
+        add_point(op_point(PointKind::kOpOutput, key, "0",
+                           rule + " (shares " + ann_.fqs[*consumer_fq].name + ")"),
+                  *consumer_fq);
+      } else if (found != nullptr) {
+        if (found->has_value()) {
+          std::string module = canon(last.module);
+          for (const auto& u : out->uses())
+            if (const GraphOp* cons = a_.op_of(u.user)) {
+              module = canon(cons->module);
+              break;
+            }
+          const std::size_t fq =
+              new_fq(key.name + "_output", **found, false, "output of " + key.name, module);
+          ann_.value_fq[out] = fq;
+          add_point(op_point(PointKind::kOpOutput, key, "0", rule), fq);
+        } else {
+          add_point(op_point(PointKind::kOpOutput, key, "0", rule), std::nullopt);
+        }
+      }
+    }
+
+    // States of the key op (weighted ops and embedding).
+    if (!is_weighted(key.type) && key.type != "embedding") return;
+    std::size_t weight_fq = SIZE_MAX;
+    for (const StateInput& s : key.states) {
+      const auto* found = lookup(c.op_state_spec, s.local_name);
+      if (found == nullptr) continue;
+      const at::Tensor t = submodule(root_, s.owner).attr(s.local_name).toTensor();
+      if (!at::isFloatingType(t.scalar_type())) continue;
+      if (!found->has_value()) {
+        add_point(op_point(PointKind::kOpState, key, s.local_name, rule), std::nullopt);
+        continue;
+      }
+      std::optional<std::size_t> fq;
+      for (std::size_t k = 0; k < ann_.fqs.size(); ++k)
+        if (ann_.fqs[k].weight && ann_.fqs[k].weight_tensor.is_same(t)) fq = k;
+      if (fq) {  // the first annotated consumer decided the spec
+        add_point(op_point(PointKind::kOpState, key, s.local_name,
+                           rule + " (shares " + ann_.fqs[*fq].name + ")"),
+                  *fq);
+      } else {
+        fq = new_fq(key.name + "_" + s.local_name, **found, true,
+                    s.local_name + " of " + (s.owner.empty() ? "<root>" : canon(s.owner)) + " (" +
+                        key.name + ")",
+                    canon(key.module));
+        ann_.fqs[*fq].weight_tensor = t;
+        ann_.fqs[*fq].weight_path = s.path;
+        add_point(op_point(PointKind::kOpState, key, s.local_name, rule), *fq);
+      }
+      ann_.fqs[*fq].consumer_types.push_back(key.type);
+      ann_.state_uses[*fq].emplace_back(key.node, s.input_index);
+      if (s.argument == "weight") weight_fq = *fq;
+    }
+    // conv/linear + batch_norm: BN scaling folded in front of the weight fake-quant.
+    if (p.ops.size() >= 2 && p.ops[1]->type == "batch_norm" && weight_fq != SIZE_MAX &&
+        ann_.fqs[weight_fq].consumer_types.size() == 1) {
+      const GraphOp& bn = *p.ops[1];
+      BnFold f;
+      f.conv_op = key.name;
+      f.bn_op = bn.name;
+      f.bn_module = canon(bn.module);
+      f.transposed = key.type.rfind("conv_transpose", 0) == 0;
+      f.linear = key.type == "linear";
+      for (const StateInput& s : key.states)
+        if (s.argument == "bias") f.conv_bias = s.path;
+      for (const StateInput& s : bn.states) {
+        if (s.argument == "weight") f.bn_weight = s.path;
+        if (s.argument == "bias") f.bn_bias = s.path;
+        if (s.argument == "running_mean") f.bn_mean = s.path;
+        if (s.argument == "running_var") f.bn_var = s.path;
+      }
+      auto eps = bn.node->inputs().size() > 7 ? torch::jit::toIValue(bn.node->input(7))
+                                              : std::nullopt;
+      if (eps && eps->isDouble()) f.eps = eps->toDouble();
+      // Folding needs the running statistics and a constant eps.
+      if (!f.bn_mean.empty() && !f.bn_var.empty() && eps && eps->isDouble())
+        ann_.fqs[weight_fq].fold = f;
+    }
+  }
+
+  // Module-level input / output specs: TYPE-level modules first, then NAME-level.
+  void annotate_module_specs() {
+    for (ModuleConfigLevel level : {ModuleConfigLevel::kType, ModuleConfigLevel::kName}) {
+      for (const auto& m : res_.modules()) {
+        if (m.level != level || m.inherited() || !m.config->has_module_level_specs()) continue;
+        const std::string rule = m.rule();
+        // Boundary inputs, in graph order.
+        std::int64_t k = 0;
+        for (const auto& op : a_.ops) {
+          if (!op.top_level || !path_within(canon(op.module), m.name)) continue;
+          for (const TensorInput& in : op.inputs) {
+            if (in.state) continue;
+            const Node* prod = in.value->node();
+            if (prod->kind() == c10::prim::Constant) continue;
+            const bool inside = prod->kind() != c10::prim::Param &&
+                                path_within(node_module(prod), m.name) &&
+                                a_.node_path.count(prod) > 0;
+            if (inside) continue;
+            const std::int64_t idx = k++;
+            const auto* found = lookup(m.config->module_input_spec, TensorKey(idx));
+            if (found == nullptr) continue;
+            GraphPlanPoint p;
+            p.kind = PointKind::kModuleInput;
+            p.module = m.name;
+            p.module_type = m.type;
+            p.tensor = std::to_string(idx);
+            p.rule = rule + " > module_input_spec";
+            const UseKey use = use_of(op, in);
+            ann_.use_value[use] = in.value;
+            if (!found->has_value() || !is_float(in.value).value_or(true)) {
+              ann_.input_override[use] = std::nullopt;
+              add_point(p, std::nullopt);
+              continue;
+            }
+            const std::size_t fq = new_fq(m.name + "_module_input_" + std::to_string(idx),
+                                          **found, false,
+                                          "input " + std::to_string(idx) + " of module " + m.name,
+                                          m.name);
+            ann_.input_override[use] = fq;
+            add_point(p, fq);
+          }
+        }
+        // Boundary outputs: module ops with a user outside.
+        k = 0;
+        for (const auto& op : a_.ops) {
+          if (!op.top_level || !path_within(canon(op.module), m.name)) continue;
+          const Value* out = op.node->output(0);
+          bool leaves = false;
+          for (const auto& u : out->uses()) {
+            const Node* user = u.user;
+            if (user == a_.graph->return_node() || a_.node_path.count(user) == 0 ||
+                !path_within(node_module(user), m.name)) {
+              leaves = true;
+            }
+          }
+          if (!leaves) continue;
+          const std::int64_t idx = k++;
+          const auto* found = lookup(m.config->module_output_spec, TensorKey(idx));
+          if (found == nullptr) continue;
+          GraphPlanPoint p;
+          p.kind = PointKind::kModuleOutput;
+          p.module = m.name;
+          p.module_type = m.type;
+          p.tensor = std::to_string(idx);
+          p.rule = rule + " > module_output_spec";
+          if (!found->has_value() || !is_float(out).value_or(true)) {
+            ann_.value_fq.erase(out);
+            add_point(p, std::nullopt);
+            continue;
+          }
+          const std::size_t fq = new_fq(m.name + "_module_output_" + std::to_string(idx), **found,
+                                        false, "output " + std::to_string(idx) + " of module " +
+                                                   m.name,
+                                        m.name);
+          ann_.value_fq[out] = fq;
+          add_point(p, fq);
+        }
+      }
+    }
+  }
+
+  // module_state_spec: overrides op_state_spec for every consumer of a parameter.
+  void annotate_module_states() {
+    // Owners of each parameter tensor, in module-tree order.
+    std::vector<std::pair<at::Tensor, std::vector<std::pair<std::string, std::string>>>> owners;
+    for (const auto& e : tree_) {
+      for (const auto& p : e.module.named_parameters(false)) {
+        auto it = std::find_if(owners.begin(), owners.end(),
+                               [&](const auto& o) { return o.first.is_same(p.value); });
+        if (it == owners.end()) {
+          owners.emplace_back(p.value, std::vector<std::pair<std::string, std::string>>{});
+          it = owners.end() - 1;
+        }
+        it->second.emplace_back(e.path, p.name);
+      }
+    }
+    bool any = false;
+    for (const auto& m : res_.modules()) any = any || !m.config->module_state_spec.empty();
+    if (!any) return;
+    for (const auto& [tensor, who] : owners) {
+      auto ov = res_.module_state_spec_for(who);
+      if (!ov) continue;
+      // Every use of the parameter by a top-level op.
+      std::vector<std::pair<Node*, std::size_t>> uses;
+      std::vector<std::string> types;
+      std::string first_module;
+      for (const auto& op : a_.ops) {
+        if (!op.top_level) continue;
+        for (const StateInput& s : op.states) {
+          if (!submodule(root_, s.owner).attr(s.local_name).toTensor().is_same(tensor)) continue;
+          uses.emplace_back(op.node, s.input_index);
+          types.push_back(op.type);
+          if (first_module.empty()) first_module = canon(op.module);
+        }
+      }
+      if (uses.empty()) continue;
+      // Drop op-level fake-quants of this parameter.
+      for (std::size_t k = 0; k < ann_.fqs.size(); ++k) {
+        if (ann_.fqs[k].weight && ann_.fqs[k].weight_tensor.is_same(tensor)) {
+          ann_.state_uses.erase(k);
+          ann_.fqs[k].skipped = true;
+          ann_.fqs[k].fold.reset();
+          for (std::size_t i = 0; i < ann_.points.size(); ++i) {
+            if (ann_.point_fq[i] != k) continue;
+            ann_.point_fq[i].reset();
+            ann_.points[i].rule += " (overridden by module_state_spec)";
+          }
+        }
+      }
+      GraphPlanPoint p;
+      p.kind = PointKind::kModuleState;
+      p.module = ov->module;
+      p.module_type = type_of(ov->module);
+      p.tensor = ov->local_name;
+      p.rule = ov->provenance();
+      if (!ov->spec || !at::isFloatingType(tensor.scalar_type())) {
+        add_point(p, std::nullopt);
+        continue;
+      }
+      const std::string path = ov->module.empty() ? ov->local_name : ov->module + "." + ov->local_name;
+      const std::size_t fq = new_fq(path, *ov->spec, true, ov->local_name + " of " +
+                                                              (ov->module.empty() ? "<root>" : ov->module),
+                                    first_module);
+      ann_.fqs[fq].weight_tensor = tensor;
+      ann_.fqs[fq].weight_path = path;
+      ann_.fqs[fq].consumer_types = types;
+      ann_.state_uses[fq] = uses;
+      add_point(p, fq);
+    }
+  }
+
+  void resolve_axes_and_blocks() {
+    std::vector<quantization::WeightAxisRequest> reqs;
+    std::vector<std::size_t> idx;
+    std::vector<std::pair<std::string, quantization::Granularity>> acts;
+    for (std::size_t k = 0; k < ann_.fqs.size(); ++k) {
+      const FqDef& f = ann_.fqs[k];
+      if (f.skipped) continue;
+      if (f.weight) {
+        reqs.push_back({f.name, f.spec.granularity, f.consumer_types});
+        idx.push_back(k);
+      } else {
+        acts.emplace_back(f.name, f.spec.granularity);
+      }
+    }
+    const auto gs = quantization::apply_weight_axis_defaults(reqs);
+    for (std::size_t i = 0; i < idx.size(); ++i) ann_.fqs[idx[i]].spec.granularity = gs[i];
+    quantization::check_activation_axes(acts);
+
+    // Blocks that do not divide: the point is skipped with a warning.
+    for (std::size_t k = 0; k < ann_.fqs.size(); ++k) {
+      FqDef& f = ann_.fqs[k];
+      if (f.skipped) continue;
+      std::vector<std::vector<std::int64_t>> shapes;
+      if (f.weight) {
+        shapes.push_back(f.weight_tensor.sizes().vec());
+      } else {
+        for (const auto& [v, fq] : ann_.value_fq)
+          if (fq == k && probe_.count(v)) shapes.push_back(probe_.at(v).sizes().vec());
+        for (const auto& [use, fq] : ann_.input_fq)
+          if (fq == k && probe_.count(ann_.use_value[use]))
+            shapes.push_back(probe_.at(ann_.use_value[use]).sizes().vec());
+      }
+      for (const auto& shape : shapes) {
+        try {
+          (void)block_size_for(f.spec.granularity, shape);
+        } catch (const BlockSizeMismatchError& e) {
+          warn("Tensor (target: " + f.what + ") incompatible with block size configuration: " +
+               e.what() + ". Skipping quantization.");
+          f.skipped = true;
+          f.fold.reset();
+          break;
+        }
+      }
+    }
+  }
+
+  void finish_points() {
+    for (std::size_t i = 0; i < ann_.points.size(); ++i) {
+      if (!ann_.point_fq[i]) continue;
+      const FqDef& f = ann_.fqs[*ann_.point_fq[i]];
+      ann_.points[i].spec = f.spec;
+      if (!f.skipped) ann_.points[i].fake_quant = f.name;
+    }
+  }
+
+  const torch::jit::Module& root_;
+  const AnalyzedGraph& a_;
+  const std::unordered_map<const Value*, at::Tensor>& probe_;
+  std::vector<ModuleEntry> tree_;
+  Resolution res_;
+  std::map<std::string, std::string> type_of_;
+  std::map<std::string, std::string> canonical_;
+  std::map<quantization::ModuleIdentity, std::string> first_path_;
+  std::set<std::string> names_;
+  Annotation ann_;
+};
+
+}  // namespace
+
+Annotation annotate(const torch::jit::Module& root, const AnalyzedGraph& a,
+                    const quantization::QuantizerConfig& config,
+                    const std::unordered_map<const Value*, at::Tensor>& probe) {
+  return Annotator(root, a, config, probe).run();
+}
+
+Value* insert_fake_quant(Graph& g, Value* x, const FqDef& fq) {
+  Value* self = g.inputs().at(0);
+  std::vector<torch::jit::NamedValue> args{x};
+  for (const char* field : {"running_min", "running_max", "scale", "zero_point", "minval", "state"})
+    args.emplace_back(g.insertGetAttr(self, fq.prefix + field));
+  const auto cfg = quantization::FakeQuantizeConfig::make(
+      fq.spec, fq.weight ? quantization::TensorRole::kWeight : quantization::TensorRole::kActivation,
+      fq.what);
+  args.emplace_back(c10::IValue(cfg.encode()));
+  args.emplace_back(c10::IValue(fq.what));
+  return g.insert(c10::Symbol::fromQualString("coreai_opt::fake_quant_forward"), args);
+}
+
+std::int64_t state_bytes(const torch::jit::Module& m) {
+  std::vector<at::Tensor> seen;
+  std::int64_t bytes = 0;
+  auto add = [&](const at::Tensor& t) {
+    for (const auto& s : seen)
+      if (s.is_same(t)) return;
+    seen.push_back(t);
+    bytes += static_cast<std::int64_t>(t.numel()) * static_cast<std::int64_t>(t.element_size());
+  };
+  for (const auto& p : m.named_parameters()) add(p.value);
+  for (const auto& b : m.named_buffers()) add(b.value);
+  return bytes;
+}
+
+}  // namespace coreai_opt::jit_detail
