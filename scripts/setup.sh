@@ -48,6 +48,12 @@ if ! py -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] == 
   pip_install filelock "typing-extensions>=4.10.0" "setuptools<82" "sympy>=1.13.3" \
     "networkx>=2.5.1" jinja2 "fsspec>=0.8.5" numpy
 fi
+# scikit-learn ships the UCI handwritten-digits data (digits.csv.gz) that
+# examples/qat_digits trains on.
+if ! py -c "import sklearn" 2>/dev/null; then
+  log "installing scikit-learn (digits data for examples/qat_digits)"
+  pip_install scikit-learn
+fi
 
 torch_lib=$("$venv/bin/python" - <<'PY'
 import importlib.util, os
