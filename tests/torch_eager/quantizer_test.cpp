@@ -642,4 +642,77 @@ TEST_F(EagerTest, Mxfp4WeightsLandOnTheFp4Grid) {
   EXPECT_LT(on_grid.max().item<float>(), 1e-6);
 }
 
+struct EmbNetImpl : torch::nn::Module {
+  EmbNetImpl() { emb = register_module("emb", cnn::Embedding(10, 4)); }
+  torch::Tensor forward(const torch::Tensor& idx) { return emb(idx); }
+  cnn::Embedding emb{nullptr};
+};
+TORCH_MODULE(EmbNet);
+
+TEST_F(EagerTest, EmbeddingDropInQuantizesWeightAndOutputOnly) {
+  EmbNet net;
+  const at::Tensor w0 = net->emb->weight.detach().clone();
+  const at::Tensor idx = torch::tensor({1, 3, 5, 7}, torch::kLong);
+  Quantizer q(net);
+  q.prepare([&] { net->forward(idx); });
+  auto plan = q.plan();
+  ASSERT_EQ(plan.points.size(), 2u);
+  EXPECT_EQ(plan.points[0].op_name, "emb.embedding");
+  EXPECT_EQ(plan.points[1].kind, "op_output");
+  EXPECT_TRUE(net->emb->input_quantizer().is_empty());
+  torch::NoGradGuard g;
+  const at::Tensor s = net->emb->output_quantizer()->scale();
+  const at::Tensor expected = ref_int8_tensor(ref_int8_per_channel(w0).index_select(0, idx), s);
+  EXPECT_TRUE(torch::allclose(net->forward(idx), expected, 1e-6, 1e-6));
+}
+
+TEST_F(EagerTest, ModuleStateSpecOverridesOpStateSpec) {
+  Net net;
+  const at::Tensor w0 = net->head->weight.detach().clone();
+  Quantizer q(net, yaml(std::string(kWeightOnly) +
+                        "  module_name_configs:\n"
+                        "    head:\n"
+                        "      op_input_spec:\n"
+                        "      op_output_spec:\n"
+                        "      module_state_spec:\n"
+                        "        weight: {dtype: int4, granularity: {type: per_channel}}\n"));
+  q.prepare([&] { net->forward(torch::randn({2, 8})); });
+  const auto plan = q.plan();
+  const auto& p = plan.points.at(2);
+  EXPECT_EQ(p.kind, "module_state");
+  EXPECT_EQ(p.rule, "module_name_configs[\"head\"] > module_state_spec[\"weight\"]");
+  EXPECT_EQ(p.spec->granularity.axis, 0);  // Linear default
+  auto s = w0.abs().amax({1}, true) / 7.5;
+  EXPECT_TRUE(torch::allclose(net->head->weight, at::clamp(at::round(w0 / s), -8, 7) * s, 0, 1e-7));
+}
+
+struct GainBlockImpl : torch::nn::Module {
+  GainBlockImpl() {
+    weight = register_parameter("weight", torch::randn({4, 8}));
+    gain = register_parameter("gain", torch::randn({4}));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return torch::matmul(x, weight.t()) * gain; }
+  torch::Tensor weight, gain;
+};
+TORCH_MODULE(GainBlock);
+
+TEST_F(EagerTest, UserModuleVectorsAreNotQuantized) {
+  GainBlock block;
+  const at::Tensor g0 = block->gain.detach().clone();
+  Quantizer q(block, yaml(
+                         "  global_config:\n"
+                         "    op_input_spec:\n"
+                         "    op_output_spec:\n"
+                         "    op_state_spec: {\"*\": {dtype: int8, granularity: {type: per_channel, axis: 0}}}\n"));
+  auto before = q.plan();
+  ASSERT_EQ(before.points.size(), 1u);
+  EXPECT_EQ(before.points[0].tensor, "weight");
+  bool functional_note = false;
+  for (const auto& w : before.warnings) functional_note |= w.find("pass run_example") != std::string::npos;
+  EXPECT_TRUE(functional_note);
+  q.prepare([&] { block->forward(torch::randn({2, 8})); });
+  EXPECT_TRUE(torch::equal(block->gain, g0));
+  EXPECT_TRUE(block->gain.is_leaf());
+}
+
 }  // namespace eager_test
