@@ -14,8 +14,10 @@
 
 namespace coreai_opt::kernels::cuda::detail {
 
-/// Elements per thread: one 16-byte access of 16-bit inputs, two of float32.
-inline constexpr int kVec = 8;
+/// Elements per thread for element type T: one 16-byte access (4 float32 or 8 16-bit
+/// values), so that every load and store instruction of a warp covers contiguous memory.
+template <typename T>
+inline constexpr int kVecOf = static_cast<int>(16 / sizeof(T));
 /// Threads per block of the elementwise kernels.
 inline constexpr int kThreads = 256;
 
@@ -29,8 +31,16 @@ template <>
 __device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 v) {
   return __bfloat162float(v);
 }
+/// float16 -> float, exact; a NaN keeps its sign and payload (as c10::Half's conversion on
+/// the CPU), which the conversion instruction does not promise.
 template <>
-__device__ __forceinline__ float to_float<__half>(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float<__half>(__half v) {
+  const unsigned b = __half_as_ushort(v);
+  if ((b & 0x7FFFu) > 0x7C00u) {
+    return __uint_as_float(((b & 0x8000u) << 16) | 0x7FC00000u | ((b & 0x3FFu) << 13));
+  }
+  return __half2float(v);
+}
 
 /// float -> T, round to nearest even (the rounding of at::Tensor::to).
 template <typename T>
@@ -44,66 +54,57 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
 template <>
 __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
 
-/// Eight consecutive elements of x starting at i0 (i0 a multiple of 8, x 16-byte aligned).
-template <typename T>
-__device__ __forceinline__ void load8(const T* x, std::int64_t i0, float (&v)[kVec]) {
-  if constexpr (sizeof(T) == 4) {
-    const float4* p = reinterpret_cast<const float4*>(x + i0);
-    const float4 a = __ldg(p);
-    const float4 b = __ldg(p + 1);
-    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w;
-    v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+/// The N = kVecOf<T> elements of x at i0 as floats: one 16-byte load (x + i0 aligned).
+template <typename T, int N>
+__device__ __forceinline__ void load_vec(const T* x, std::int64_t i0, float (&v)[N]) {
+  static_assert(N * sizeof(T) == 16, "one 16-byte access");
+  const uint4 raw = __ldg(reinterpret_cast<const uint4*>(x + i0));
+  const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+  for (int j = 0; j < N; ++j) v[j] = to_float<T>(e[j]);
+}
+
+/// Stores N = kVecOf<T> results (rounded to T) at y + i0 with one 16-byte store.
+template <typename T, int N>
+__device__ __forceinline__ void store_vec(T* y, std::int64_t i0, const float (&v)[N]) {
+  static_assert(N * sizeof(T) == 16, "one 16-byte access");
+  uint4 raw;
+  T* e = reinterpret_cast<T*>(&raw);
+#pragma unroll
+  for (int j = 0; j < N; ++j) e[j] = from_float<T>(v[j]);
+  *reinterpret_cast<uint4*>(y + i0) = raw;
+}
+
+/// N (4 or 8) bytes as one access at p + i0 (aligned to N).
+template <int N>
+__device__ __forceinline__ void store_bytes_vec(std::uint8_t* p, std::int64_t i0,
+                                                const std::uint8_t (&b)[N]) {
+  static_assert(N == 4 || N == 8, "4 or 8 bytes");
+  unsigned w[2] = {0u, 0u};
+#pragma unroll
+  for (int j = 0; j < N; ++j) w[j / 4] |= static_cast<unsigned>(b[j]) << (8 * (j % 4));
+  if constexpr (N == 4) {
+    *reinterpret_cast<unsigned*>(p + i0) = w[0];
   } else {
-    const uint4 raw = __ldg(reinterpret_cast<const uint4*>(x + i0));
-    const T* h = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-    for (int j = 0; j < kVec; ++j) v[j] = to_float<T>(h[j]);
+    *reinterpret_cast<uint2*>(p + i0) = make_uint2(w[0], w[1]);
   }
 }
 
-/// Stores eight elements (rounded to T) at y + i0 with 16-byte stores.
-template <typename T>
-__device__ __forceinline__ void store8(T* y, std::int64_t i0, const float (&v)[kVec]) {
-  if constexpr (sizeof(T) == 4) {
-    float4* p = reinterpret_cast<float4*>(y + i0);
-    p[0] = make_float4(v[0], v[1], v[2], v[3]);
-    p[1] = make_float4(v[4], v[5], v[6], v[7]);
+template <int N>
+__device__ __forceinline__ void load_bytes_vec(const std::uint8_t* p, std::int64_t i0,
+                                               std::uint8_t (&b)[N]) {
+  static_assert(N == 4 || N == 8, "4 or 8 bytes");
+  unsigned w[2];
+  if constexpr (N == 4) {
+    w[0] = __ldg(reinterpret_cast<const unsigned*>(p + i0));
+    w[1] = 0;
   } else {
-    uint4 raw;
-    T* h = reinterpret_cast<T*>(&raw);
-#pragma unroll
-    for (int j = 0; j < kVec; ++j) h[j] = from_float<T>(v[j]);
-    *reinterpret_cast<uint4*>(y + i0) = raw;
+    const uint2 u = __ldg(reinterpret_cast<const uint2*>(p + i0));
+    w[0] = u.x;
+    w[1] = u.y;
   }
-}
-
-/// Eight bytes as one 8-byte access (p + i0 8-byte aligned).
-__device__ __forceinline__ void store_bytes8(std::uint8_t* p, std::int64_t i0,
-                                             const std::uint8_t (&b)[kVec]) {
-  uint2 w;
-  w.x = static_cast<unsigned>(b[0]) | (static_cast<unsigned>(b[1]) << 8) |
-        (static_cast<unsigned>(b[2]) << 16) | (static_cast<unsigned>(b[3]) << 24);
-  w.y = static_cast<unsigned>(b[4]) | (static_cast<unsigned>(b[5]) << 8) |
-        (static_cast<unsigned>(b[6]) << 16) | (static_cast<unsigned>(b[7]) << 24);
-  *reinterpret_cast<uint2*>(p + i0) = w;
-}
-
-__device__ __forceinline__ void load_bytes8(const std::uint8_t* p, std::int64_t i0,
-                                            std::uint8_t (&b)[kVec]) {
-  const uint2 w = __ldg(reinterpret_cast<const uint2*>(p + i0));
 #pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    b[j] = static_cast<std::uint8_t>(w.x >> (8 * j));
-    b[4 + j] = static_cast<std::uint8_t>(w.y >> (8 * j));
-  }
-}
-
-/// Eight 4-bit codes (low four bits of each) packed into 4 bytes, element 2i low nibble.
-__device__ __forceinline__ unsigned pack8_nibbles(const std::uint8_t (&c)[kVec]) {
-  unsigned w = 0;
-#pragma unroll
-  for (int j = 0; j < kVec; ++j) w |= (static_cast<unsigned>(c[j]) & 0xFu) << (4 * j);
-  return w;
+  for (int j = 0; j < N; ++j) b[j] = static_cast<std::uint8_t>(w[j / 4] >> (8 * (j % 4)));
 }
 
 // ------------------------------------------------------------- division by constants
@@ -149,17 +150,18 @@ struct DeviceLayout {
   int num_levels = 0;
   Divisor level[ParamLayout::kMaxLevels];
   std::int64_t level_stride[ParamLayout::kMaxLevels] = {};
-  /// Every aligned group of 8 elements shares one parameter (run_length % 8 == 0).
-  bool uniform8 = false;
+  /// Every aligned group of a thread's elements shares one parameter (run_length % N == 0).
+  bool uniform = false;
 
   DeviceLayout() = default;
-  __host__ explicit DeviceLayout(const ParamLayout& l)
+  /// The layout for threads of `per_thread` consecutive elements.
+  __host__ DeviceLayout(const ParamLayout& l, int per_thread)
       : run_length(l.run_length),
         segment_length(l.segment_length),
         run(static_cast<std::uint64_t>(l.run_length)),
         segment(static_cast<std::uint64_t>(l.segment_length)),
         num_levels(l.num_levels),
-        uniform8(l.run_length % kVec == 0) {
+        uniform(l.run_length % per_thread == 0) {
     for (int i = 0; i < l.num_levels; ++i) {
       level[i] = Divisor(static_cast<std::uint64_t>(l.level_count[i]));
       level_stride[i] = l.level_param_stride[i];
@@ -203,18 +205,18 @@ struct DeviceLayout {
     }
   }
 
-  /// The parameter index of each of the n <= 8 elements from i0 (unused entries repeat).
-  __device__ __forceinline__ void indices8(std::int64_t i0, int n,
-                                           std::int64_t (&p)[kVec]) const {
-    if (uniform8) {
+  /// The parameter index of each of the n <= N elements from i0 (unused entries repeat).
+  template <int N>
+  __device__ __forceinline__ void indices(std::int64_t i0, int n, std::int64_t (&p)[N]) const {
+    if (uniform) {
       const std::int64_t q = index(i0);
 #pragma unroll
-      for (int j = 0; j < kVec; ++j) p[j] = q;
+      for (int j = 0; j < N; ++j) p[j] = q;
       return;
     }
     ParamCursor c = at(i0);
 #pragma unroll
-    for (int j = 0; j < kVec; ++j) {
+    for (int j = 0; j < N; ++j) {
       p[j] = c.p;
       if (j + 1 < n) next(c);
     }
@@ -225,17 +227,6 @@ struct DeviceLayout {
 
 inline bool aligned(const void* p, std::uintptr_t a) {
   return (reinterpret_cast<std::uintptr_t>(p) % a) == 0;
-}
-
-/// Blocks of kThreads threads for one thread per 8 elements.
-inline unsigned blocks_for(std::int64_t n) {
-  const std::int64_t groups = (n + kVec - 1) / kVec;
-  return static_cast<unsigned>((groups + kThreads - 1) / kThreads);
-}
-
-/// Index of the first of the 8 elements of this thread.
-__device__ __forceinline__ std::int64_t first_element() {
-  return (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * kVec;
 }
 
 /// cudaGetLastError after a launch, as a CudaError.
@@ -258,66 +249,76 @@ namespace coreai_opt::kernels::cuda::detail {
 
 // ------------------------------------------------------------- the elementwise driver
 
-/// Loads the n <= 8 elements of x from i0 as floats (16-byte loads when `full`).
-template <typename T>
+/// Loads the n <= N elements of x from i0 as floats (one 16-byte load when `full`).
+template <typename T, int N>
 __device__ __forceinline__ void load_x(const T* x, std::int64_t i0, bool full, int n,
-                                       float (&v)[kVec]) {
+                                       float (&v)[N]) {
   if (full) {
-    load8(x, i0, v);
+    load_vec(x, i0, v);
     return;
   }
 #pragma unroll
-  for (int j = 0; j < kVec; ++j) v[j] = j < n ? to_float<T>(x[i0 + j]) : 0.0f;
+  for (int j = 0; j < N; ++j) v[j] = j < n ? to_float<T>(x[i0 + j]) : 0.0f;
 }
 
-/// Stores the n <= 8 results from i0 (16-byte stores when `full`).
-template <typename T>
+/// Stores the n <= N results from i0 (one 16-byte store when `full`).
+template <typename T, int N>
 __device__ __forceinline__ void store_y(T* y, std::int64_t i0, bool full, int n,
-                                        const float (&v)[kVec]) {
+                                        const float (&v)[N]) {
   if (full) {
-    store8(y, i0, v);
+    store_vec(y, i0, v);
     return;
   }
 #pragma unroll
-  for (int j = 0; j < kVec; ++j) {
+  for (int j = 0; j < N; ++j) {
     if (j < n) y[i0 + j] = from_float<T>(v[j]);
   }
 }
 
-/// Stores n <= 8 bytes from i0 (one 8-byte store when `full`).
+/// Stores n <= N bytes from i0 (one N-byte store when `full`).
+template <int N>
 __device__ __forceinline__ void store_bytes(std::uint8_t* out, std::int64_t i0, bool full,
-                                            int n, const std::uint8_t (&b)[kVec]) {
+                                            int n, const std::uint8_t (&b)[N]) {
   if (full) {
-    store_bytes8(out, i0, b);
+    store_bytes_vec(out, i0, b);
     return;
   }
 #pragma unroll
-  for (int j = 0; j < kVec; ++j) {
+  for (int j = 0; j < N; ++j) {
     if (j < n) out[i0 + j] = b[j];
   }
 }
 
-/// Loads n <= 8 bytes from i0 (one 8-byte load when `full`).
+/// Loads n <= N bytes from i0 (one N-byte load when `full`).
+template <int N>
 __device__ __forceinline__ void load_bytes(const std::uint8_t* in, std::int64_t i0, bool full,
-                                           int n, std::uint8_t (&b)[kVec]) {
+                                           int n, std::uint8_t (&b)[N]) {
   if (full) {
-    load_bytes8(in, i0, b);
+    load_bytes_vec(in, i0, b);
     return;
   }
 #pragma unroll
-  for (int j = 0; j < kVec; ++j) b[j] = j < n ? in[i0 + j] : std::uint8_t{0};
+  for (int j = 0; j < N; ++j) b[j] = j < n ? in[i0 + j] : std::uint8_t{0};
 }
 
-/// Stores the 4-bit codes of n <= 8 elements from i0 (even) two per byte, element 2i in the
-/// low nibble, an odd tail with a zero high nibble (one 4-byte store when `full`).
+/// Stores the 4-bit codes of n <= N elements from i0 (even) two per byte, element 2i in the
+/// low nibble, an odd tail with a zero high nibble (one N/2-byte store when `full`).
+template <int N>
 __device__ __forceinline__ void store_nibbles(std::uint8_t* packed, std::int64_t i0, bool full,
-                                              int n, const std::uint8_t (&c)[kVec]) {
+                                              int n, const std::uint8_t (&c)[N]) {
   if (full) {
-    *reinterpret_cast<unsigned*>(packed + i0 / 2) = pack8_nibbles(c);
+    unsigned w = 0;
+#pragma unroll
+    for (int j = 0; j < N; ++j) w |= (static_cast<unsigned>(c[j]) & 0xFu) << (4 * j);
+    if constexpr (N == 4) {
+      *reinterpret_cast<unsigned short*>(packed + i0 / 2) = static_cast<unsigned short>(w);
+    } else {
+      *reinterpret_cast<unsigned*>(packed + i0 / 2) = w;
+    }
     return;
   }
 #pragma unroll
-  for (int j = 0; j < kVec; j += 2) {
+  for (int j = 0; j < N; j += 2) {
     if (j < n) {
       const unsigned hi = j + 1 < n ? (c[j + 1] & 0xFu) : 0u;
       packed[(i0 + j) / 2] = static_cast<std::uint8_t>((c[j] & 0xFu) | (hi << 4));
@@ -325,44 +326,87 @@ __device__ __forceinline__ void store_nibbles(std::uint8_t* packed, std::int64_t
   }
 }
 
-/// Loads the 4-bit codes of n <= 8 elements from i0 (even), unsigned in [0, 15].
+/// Loads the 4-bit codes of n <= N elements from i0 (even), unsigned in [0, 15].
+template <int N>
 __device__ __forceinline__ void load_nibbles(const std::uint8_t* packed, std::int64_t i0,
-                                             bool full, int n, std::uint8_t (&c)[kVec]) {
+                                             bool full, int n, std::uint8_t (&c)[N]) {
   if (full) {
-    const unsigned w = __ldg(reinterpret_cast<const unsigned*>(packed + i0 / 2));
+    unsigned w;
+    if constexpr (N == 4) {
+      w = __ldg(reinterpret_cast<const unsigned short*>(packed + i0 / 2));
+    } else {
+      w = __ldg(reinterpret_cast<const unsigned*>(packed + i0 / 2));
+    }
 #pragma unroll
-    for (int j = 0; j < kVec; ++j) c[j] = static_cast<std::uint8_t>((w >> (4 * j)) & 0xFu);
+    for (int j = 0; j < N; ++j) c[j] = static_cast<std::uint8_t>((w >> (4 * j)) & 0xFu);
     return;
   }
 #pragma unroll
-  for (int j = 0; j < kVec; ++j) {
+  for (int j = 0; j < N; ++j) {
     const std::uint8_t b = j < n ? packed[(i0 + j) / 2] : std::uint8_t{0};
     c[j] = static_cast<std::uint8_t>((j % 2 == 0 ? b : b >> 4) & 0xF);
   }
 }
 
-/// One thread per 8 consecutive elements; op(i0, full, n, p) does the loads, the math and
-/// the stores of elements [i0, i0 + n) with their parameter indices p. `vec` says that
-/// every pointer of the op is aligned for the 16-byte path; `full` is vec for every thread
-/// but a partial last one.
+/// A thread's loaded inputs: N floats (from x) or N code bytes / nibbles.
+template <int N>
+struct Floats {
+  float v[N];
+};
+template <int N>
+struct Bytes {
+  std::uint8_t v[N];
+};
+
+/// Vectors per thread in map_kernel: their loads are all issued before the first is used,
+/// so that each thread keeps several 16-byte loads in flight (one per thread leaves the
+/// memory system underused on H100/H200).
+inline constexpr int kUnroll = 4;
+
+/// Elements one block of map_kernel covers.
+template <int N>
+inline constexpr std::int64_t kTile = static_cast<std::int64_t>(kThreads) * N * kUnroll;
+
+/// Each thread handles kUnroll groups of Op::kN (= kVecOf<T>) consecutive elements, the
+/// groups kThreads * kN apart so that every warp access is contiguous. op.load(i0, full, n,
+/// in) loads a group, op(i0, full, n, p, in) does the math and the stores of elements
+/// [i0, i0 + n) with their parameter indices p. `vec` says that every pointer of the op is
+/// aligned for the vector path; `full` is vec for every group but a partial last one.
 template <class Op>
 __global__ void __launch_bounds__(kThreads)
     map_kernel(Op op, DeviceLayout layout, std::int64_t numel, bool vec) {
-  const std::int64_t i0 = first_element();
-  if (i0 >= numel) return;
-  const int n = numel - i0 < kVec ? static_cast<int>(numel - i0) : kVec;
-  const bool full = vec && n == kVec;
-  std::int64_t p[kVec];
-  layout.indices8(i0, n, p);
-  op(i0, full, n, p);
+  constexpr int N = Op::kN;
+  constexpr std::int64_t kStride = static_cast<std::int64_t>(kThreads) * N;
+  const std::int64_t base =
+      static_cast<std::int64_t>(blockIdx.x) * kTile<N> + static_cast<std::int64_t>(threadIdx.x) * N;
+  typename Op::Input in[kUnroll];
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    const std::int64_t i0 = base + u * kStride;
+    if (i0 < numel) {
+      const int n = numel - i0 < N ? static_cast<int>(numel - i0) : N;
+      op.load(i0, vec && n == N, n, in[u]);
+    }
+  }
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    const std::int64_t i0 = base + u * kStride;
+    if (i0 < numel) {
+      const int n = numel - i0 < N ? static_cast<int>(numel - i0) : N;
+      std::int64_t p[N];
+      layout.indices(i0, n, p);
+      op(i0, vec && n == N, n, p, in[u]);
+    }
+  }
 }
 
 /// Launches map_kernel over a layout's elements; nothing to do for an empty tensor.
 template <class Op>
 CudaError launch_map(const Op& op, const ParamLayout& layout, bool vec, CudaStream stream) {
   if (layout.numel <= 0) return 0;
-  map_kernel<Op><<<blocks_for(layout.numel), kThreads, 0, stream>>>(op, DeviceLayout(layout),
-                                                                    layout.numel, vec);
+  const std::int64_t blocks = (layout.numel + kTile<Op::kN> - 1) / kTile<Op::kN>;
+  map_kernel<Op><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+      op, DeviceLayout(layout, Op::kN), layout.numel, vec);
   return launch_status();
 }
 

@@ -11,44 +11,58 @@ namespace {
 constexpr int kMxBlock = 32;
 constexpr int kFp4Emax = 2;  // e8m0_element_emax(kFloat4E2M1FNx2)
 
-/// MXFP4 with 32-element blocks: 8 elements per thread, four lanes per block exchange
-/// their partial amax with two shuffles, one lane writes the block's scale code. numel is a
-/// multiple of 32, so the four lanes of a block are valid or invalid together; invalid
-/// lanes still take part in the shuffles.
+/// MXFP4 with 32-element blocks: N = kVecOf<T> elements per thread (one 16-byte load), so
+/// 32 / N lanes share a block and exchange their partial amax with log2(32 / N) shuffles;
+/// the first lane of a block writes its scale code. numel is a multiple of 32, so the lanes
+/// of a block are valid or invalid together; invalid lanes still take part in the shuffles.
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     mxfp4_quantize32_kernel(const T* x, std::uint8_t* packed, std::uint8_t* scale_codes,
                             std::int64_t numel, bool vec) {
-  const std::int64_t i0 = first_element();
-  const bool valid = i0 < numel;
-  float v[kVec];
-  if (valid) {
-    load_x(x, i0, vec, kVec, v);
-  } else {
-#pragma unroll
-    for (int j = 0; j < kVec; ++j) v[j] = 0.0f;
-  }
-  float amax = 0.0f;
-  bool nan = false;
-#pragma unroll
-  for (int j = 0; j < kVec; ++j) {
-    nan = nan || isnan(v[j]);
-    amax = fmaxf(amax, fabsf(v[j]));  // fmaxf ignores NaN, as std::fmax in the reference
-  }
+  constexpr int N = kVecOf<T>;
+  constexpr int kLanes = kMxBlock / N;
+  constexpr std::int64_t kStride = static_cast<std::int64_t>(kThreads) * N;
   constexpr unsigned kAll = 0xFFFFFFFFu;
-  amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 1));
-  amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, 2));
-  int any_nan = nan ? 1 : 0;
-  any_nan |= __shfl_xor_sync(kAll, any_nan, 1);
-  any_nan |= __shfl_xor_sync(kAll, any_nan, 2);
-  if (!valid) return;
-  const std::uint8_t code = any_nan != 0 ? std::uint8_t{0xFF} : e8m0_code(amax, kFp4Emax);
-  const float inv = e8m0_reciprocal(code);  // x * inv == x / scale exactly (minifloat.cuh)
-  std::uint8_t c[kVec];
+  // As map_kernel: kUnroll groups per thread, all loads issued first.
+  const std::int64_t base =
+      static_cast<std::int64_t>(blockIdx.x) * kTile<N> + static_cast<std::int64_t>(threadIdx.x) * N;
+  float v[kUnroll][N];
 #pragma unroll
-  for (int j = 0; j < kVec; ++j) c[j] = encode<E2M1>(__fmul_rn(v[j], inv));
-  store_nibbles(packed, i0, vec, kVec, c);
-  if ((threadIdx.x & 3u) == 0) scale_codes[i0 / kMxBlock] = code;
+  for (int u = 0; u < kUnroll; ++u) {
+    const std::int64_t i0 = base + u * kStride;
+    if (i0 < numel) {
+      load_x(x, i0, vec, N, v[u]);
+    } else {
+#pragma unroll
+      for (int j = 0; j < N; ++j) v[u][j] = 0.0f;
+    }
+  }
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    const std::int64_t i0 = base + u * kStride;
+    float amax = 0.0f;
+    bool nan = false;
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+      nan = nan || isnan(v[u][j]);
+      amax = fmaxf(amax, fabsf(v[u][j]));  // fmaxf ignores NaN, as std::fmax in the reference
+    }
+    int any_nan = nan ? 1 : 0;
+#pragma unroll
+    for (int off = 1; off < kLanes; off <<= 1) {
+      amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, off));
+      any_nan |= __shfl_xor_sync(kAll, any_nan, off);
+    }
+    if (i0 < numel) {
+      const std::uint8_t code = any_nan != 0 ? std::uint8_t{0xFF} : e8m0_code(amax, kFp4Emax);
+      const float inv = e8m0_reciprocal(code);  // x * inv == x / scale exactly (minifloat.cuh)
+      std::uint8_t c[N];
+#pragma unroll
+      for (int j = 0; j < N; ++j) c[j] = encode<E2M1>(__fmul_rn(v[u][j], inv));
+      store_nibbles(packed, i0, vec, N, c);
+      if (threadIdx.x % kLanes == 0) scale_codes[i0 / kMxBlock] = code;
+    }
+  }
 }
 
 /// Any even block size: one thread per block, element by element (the reference's loop).
@@ -78,32 +92,37 @@ __global__ void __launch_bounds__(kThreads)
 
 template <typename T>
 struct MxDequantizeOp {
+  static constexpr int kN = kVecOf<T>;
   const std::uint8_t* packed;
   const std::uint8_t* scale_codes;
   T* y;
   bool uniform;
 
+  using Input = Bytes<kN>;
+  __device__ __forceinline__ void load(std::int64_t i0, bool full, int n, Input& in) const {
+    load_nibbles(packed, i0, full, n, in.v);
+  }
   __device__ __forceinline__ void operator()(std::int64_t i0, bool full, int n,
-                                             const std::int64_t (&p)[kVec]) const {
-    std::uint8_t c[kVec];
-    load_nibbles(packed, i0, full, n, c);
-    float s[kVec];
+                                             const std::int64_t (&p)[kN], const Input& in) const {
+    std::uint8_t c[kN];
+#pragma unroll
+    for (int j = 0; j < kN; ++j) c[j] = in.v[j];
+    float s[kN];
     if (uniform) {
       const float s0 = e8m0_value(__ldg(scale_codes + p[0]));
 #pragma unroll
-      for (int j = 0; j < kVec; ++j) s[j] = s0;
+      for (int j = 0; j < kN; ++j) s[j] = s0;
     } else {
 #pragma unroll
-      for (int j = 0; j < kVec; ++j) s[j] = e8m0_value(__ldg(scale_codes + p[j]));
+      for (int j = 0; j < kN; ++j) s[j] = e8m0_value(__ldg(scale_codes + p[j]));
     }
-    float v[kVec];
+    float v[kN];
 #pragma unroll
-    for (int j = 0; j < kVec; ++j) v[j] = __fmul_rn(soft_decode<E2M1>(c[j]), s[j]);
+    for (int j = 0; j < kN; ++j) v[j] = __fmul_rn(soft_decode<E2M1>(c[j]), s[j]);
     store_y(y, i0, full, n, v);
   }
 };
 
-bool uniform_of(const ParamLayout& l) { return l.run_length % kVec == 0; }
 
 }  // namespace
 }  // namespace detail
@@ -114,11 +133,11 @@ using detail::E2M1;
 CudaError fp4_fake_quantize(ElementType t, const void* x, void* y, std::uint8_t* mask,
                             const ParamLayout& layout, const float* scale, CudaStream stream) {
   if (scale == nullptr) return cudaErrorInvalidValue;
-  const bool vec = aligned(x, 16) && aligned(y, 16) && aligned(mask, 8);
   return detail::dispatch_type(t, [&](auto tag) {
     using T = decltype(tag);
+    const bool vec = aligned(x, 16) && aligned(y, 16) && aligned(mask, detail::kVecOf<T>);
     const detail::MiniFakeQuantOp<T, E2M1> op{static_cast<const T*>(x), static_cast<T*>(y),
-                                              mask, scale, detail::uniform_of(layout)};
+                                              mask, scale, layout.run_length % detail::kVecOf<T> == 0};
     return detail::launch_map(op, layout, vec, stream);
   });
 }
@@ -127,11 +146,11 @@ CudaError fp4_quantize_packed(ElementType t, const void* x, std::uint8_t* packed
                               const ParamLayout& layout, const float* scale,
                               CudaStream stream) {
   if (scale == nullptr) return cudaErrorInvalidValue;
-  const bool vec = aligned(x, 16) && aligned(packed, 4);
   return detail::dispatch_type(t, [&](auto tag) {
     using T = decltype(tag);
+    const bool vec = aligned(x, 16) && aligned(packed, detail::kVecOf<T> / 2);
     const detail::MiniQuantizePackedOp<T, E2M1> op{static_cast<const T*>(x), packed, scale,
-                                                   detail::uniform_of(layout)};
+                                                   layout.run_length % detail::kVecOf<T> == 0};
     return detail::launch_map(op, layout, vec, stream);
   });
 }
@@ -140,11 +159,11 @@ CudaError fp4_dequantize_packed(ElementType t, const std::uint8_t* packed, void*
                                 const ParamLayout& layout, const float* scale,
                                 CudaStream stream) {
   if (scale == nullptr) return cudaErrorInvalidValue;
-  const bool vec = aligned(packed, 4) && aligned(y, 16);
   return detail::dispatch_type(t, [&](auto tag) {
     using T = decltype(tag);
+    const bool vec = aligned(packed, detail::kVecOf<T> / 2) && aligned(y, 16);
     const detail::MiniDequantizePackedOp<T, E2M1> op{packed, static_cast<T*>(y), scale,
-                                                     detail::uniform_of(layout)};
+                                                     layout.run_length % detail::kVecOf<T> == 0};
     return detail::launch_map(op, layout, vec, stream);
   });
 }
@@ -160,9 +179,11 @@ CudaError mxfp4_quantize(ElementType t, const void* x, std::uint8_t* packed,
     using T = decltype(tag);
     const T* xt = static_cast<const T*>(x);
     if (block_size == detail::kMxBlock) {
-      const bool vec = aligned(x, 16) && aligned(packed, 4);
-      detail::mxfp4_quantize32_kernel<T><<<detail::blocks_for(numel), detail::kThreads, 0,
-                                           stream>>>(xt, packed, scale_codes, numel, vec);
+      const bool vec = aligned(x, 16) && aligned(packed, detail::kVecOf<T> / 2);
+      constexpr std::int64_t kTile = detail::kTile<detail::kVecOf<T>>;
+      detail::mxfp4_quantize32_kernel<T>
+          <<<static_cast<unsigned>((numel + kTile - 1) / kTile), detail::kThreads, 0, stream>>>(
+              xt, packed, scale_codes, numel, vec);
     } else {
       const std::int64_t blocks = numel / block_size;
       const auto grid = static_cast<unsigned>((blocks + detail::kThreads - 1) / detail::kThreads);
@@ -179,11 +200,11 @@ CudaError mxfp4_dequantize(ElementType t, const std::uint8_t* packed,
   if (numel < 0 || block_size <= 0) return cudaErrorInvalidValue;
   if (numel == 0) return 0;
   const ParamLayout layout = runs_layout(numel, block_size);
-  const bool vec = aligned(packed, 4) && aligned(y, 16);
   return detail::dispatch_type(t, [&](auto tag) {
     using T = decltype(tag);
+    const bool vec = aligned(packed, detail::kVecOf<T> / 2) && aligned(y, 16);
     const detail::MxDequantizeOp<T> op{packed, scale_codes, static_cast<T*>(y),
-                                       detail::uniform_of(layout)};
+                                       layout.run_length % detail::kVecOf<T> == 0};
     return detail::launch_map(op, layout, vec, stream);
   });
 }

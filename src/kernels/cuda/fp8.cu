@@ -24,13 +24,13 @@ CudaError fp8_fake_quantize(DType format, ElementType t, const void* x, void* y,
                             std::uint8_t* mask, const ParamLayout& layout, const float* scale,
                             CudaStream stream) {
   if (scale == nullptr) return cudaErrorInvalidValue;
-  const bool vec = aligned(x, 16) && aligned(y, 16) && aligned(mask, 8);
   return dispatch_fp8(format, [&](auto f) {
     return detail::dispatch_type(t, [&](auto tag) {
       using T = decltype(tag);
+      const bool vec = aligned(x, 16) && aligned(y, 16) && aligned(mask, detail::kVecOf<T>);
       const detail::MiniFakeQuantOp<T, decltype(f)> op{
           static_cast<const T*>(x), static_cast<T*>(y), mask, scale,
-          layout.run_length % detail::kVec == 0};
+          layout.run_length % detail::kVecOf<T> == 0};
       return detail::launch_map(op, layout, vec, stream);
     });
   });
@@ -39,12 +39,12 @@ CudaError fp8_fake_quantize(DType format, ElementType t, const void* x, void* y,
 CudaError fp8_quantize(DType format, ElementType t, const void* x, std::uint8_t* codes,
                        const ParamLayout& layout, const float* scale, CudaStream stream) {
   if (scale == nullptr) return cudaErrorInvalidValue;
-  const bool vec = aligned(x, 16) && aligned(codes, 8);
   return dispatch_fp8(format, [&](auto f) {
     return detail::dispatch_type(t, [&](auto tag) {
       using T = decltype(tag);
+      const bool vec = aligned(x, 16) && aligned(codes, detail::kVecOf<T>);
       const detail::MiniQuantizeOp<T, decltype(f)> op{static_cast<const T*>(x), codes, scale,
-                                                      layout.run_length % detail::kVec == 0};
+                                                      layout.run_length % detail::kVecOf<T> == 0};
       return detail::launch_map(op, layout, vec, stream);
     });
   });
@@ -53,12 +53,12 @@ CudaError fp8_quantize(DType format, ElementType t, const void* x, std::uint8_t*
 CudaError fp8_dequantize(DType format, ElementType t, const std::uint8_t* codes, void* y,
                          const ParamLayout& layout, const float* scale, CudaStream stream) {
   if (scale == nullptr) return cudaErrorInvalidValue;
-  const bool vec = aligned(codes, 8) && aligned(y, 16);
   return dispatch_fp8(format, [&](auto f) {
     return detail::dispatch_type(t, [&](auto tag) {
       using T = decltype(tag);
+      const bool vec = aligned(codes, detail::kVecOf<T>) && aligned(y, 16);
       const detail::MiniDequantizeOp<T, decltype(f)> op{codes, static_cast<T*>(y), scale,
-                                                        layout.run_length % detail::kVec == 0};
+                                                        layout.run_length % detail::kVecOf<T> == 0};
       return detail::launch_map(op, layout, vec, stream);
     });
   });

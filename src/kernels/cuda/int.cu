@@ -39,19 +39,19 @@ struct IntArgs {
     }
   }
 
-  /// Parameters of the 8 elements (loaded once when they share one).
-  __device__ __forceinline__ void at8(const std::int64_t (&p)[kVec], bool uniform,
-                                      float (&s)[kVec], float (&co)[kVec],
-                                      float (&fo)[kVec]) const {
+  /// Parameters of a thread's N elements (loaded once when they share one).
+  template <int N>
+  __device__ __forceinline__ void at_all(const std::int64_t (&p)[N], bool uniform,
+                                         float (&s)[N], float (&co)[N], float (&fo)[N]) const {
     if (uniform) {
       float s0, c0, f0;
       at(p[0], s0, c0, f0);
 #pragma unroll
-      for (int j = 0; j < kVec; ++j) s[j] = s0, co[j] = c0, fo[j] = f0;
+      for (int j = 0; j < N; ++j) s[j] = s0, co[j] = c0, fo[j] = f0;
       return;
     }
 #pragma unroll
-    for (int j = 0; j < kVec; ++j) at(p[j], s[j], co[j], fo[j]);
+    for (int j = 0; j < N; ++j) at(p[j], s[j], co[j], fo[j]);
   }
 
   __device__ __forceinline__ float rounded_code(float x, float s, float co, float fo) const {
@@ -83,20 +83,26 @@ struct IntArgs {
 
 template <typename T>
 struct FakeQuantOp {
+  static constexpr int kN = kVecOf<T>;
   const T* x;
   T* y;
   std::uint8_t* mask;
   IntArgs a;
   bool uniform;
 
+  using Input = Floats<kN>;
+  __device__ __forceinline__ void load(std::int64_t i0, bool full, int n, Input& in) const {
+    load_x(x, i0, full, n, in.v);
+  }
   __device__ __forceinline__ void operator()(std::int64_t i0, bool full, int n,
-                                             const std::int64_t (&p)[kVec]) const {
-    float v[kVec], s[kVec], co[kVec], fo[kVec];
-    load_x(x, i0, full, n, v);
-    a.at8(p, uniform, s, co, fo);
-    std::uint8_t m[kVec];
+                                             const std::int64_t (&p)[kN], const Input& in) const {
+    float v[kN], s[kN], co[kN], fo[kN];
 #pragma unroll
-    for (int j = 0; j < kVec; ++j) {
+    for (int j = 0; j < kN; ++j) v[j] = in.v[j];
+    a.at_all(p, uniform, s, co, fo);
+    std::uint8_t m[kN];
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
       const float r = a.rounded_code(v[j], s[j], co[j], fo[j]);
       m[j] = (r >= a.qmin && r <= a.qmax) ? 1 : 0;
       v[j] = isnan(r) ? r : a.dequantize_code(a.clamp_code(r), s[j], co[j], fo[j]);
@@ -108,83 +114,106 @@ struct FakeQuantOp {
 
 template <typename T>
 struct QuantizeOp {
+  static constexpr int kN = kVecOf<T>;
   const T* x;
   std::uint8_t* codes;
   IntArgs a;
   bool uniform;
 
+  using Input = Floats<kN>;
+  __device__ __forceinline__ void load(std::int64_t i0, bool full, int n, Input& in) const {
+    load_x(x, i0, full, n, in.v);
+  }
   __device__ __forceinline__ void operator()(std::int64_t i0, bool full, int n,
-                                             const std::int64_t (&p)[kVec]) const {
-    float v[kVec], s[kVec], co[kVec], fo[kVec];
-    load_x(x, i0, full, n, v);
-    a.at8(p, uniform, s, co, fo);
-    std::uint8_t c[kVec];
+                                             const std::int64_t (&p)[kN], const Input& in) const {
+    float v[kN], s[kN], co[kN], fo[kN];
 #pragma unroll
-    for (int j = 0; j < kVec; ++j) c[j] = a.code_byte(v[j], s[j], co[j], fo[j]);
+    for (int j = 0; j < kN; ++j) v[j] = in.v[j];
+    a.at_all(p, uniform, s, co, fo);
+    std::uint8_t c[kN];
+#pragma unroll
+    for (int j = 0; j < kN; ++j) c[j] = a.code_byte(v[j], s[j], co[j], fo[j]);
     store_bytes(codes, i0, full, n, c);
   }
 };
 
 template <typename T>
 struct QuantizePacked4Op {
+  static constexpr int kN = kVecOf<T>;
   const T* x;
   std::uint8_t* packed;
   IntArgs a;
   bool uniform;
 
+  using Input = Floats<kN>;
+  __device__ __forceinline__ void load(std::int64_t i0, bool full, int n, Input& in) const {
+    load_x(x, i0, full, n, in.v);
+  }
   __device__ __forceinline__ void operator()(std::int64_t i0, bool full, int n,
-                                             const std::int64_t (&p)[kVec]) const {
-    float v[kVec], s[kVec], co[kVec], fo[kVec];
-    load_x(x, i0, full, n, v);
-    a.at8(p, uniform, s, co, fo);
-    std::uint8_t c[kVec];
+                                             const std::int64_t (&p)[kN], const Input& in) const {
+    float v[kN], s[kN], co[kN], fo[kN];
 #pragma unroll
-    for (int j = 0; j < kVec; ++j) c[j] = a.code_byte(v[j], s[j], co[j], fo[j]);
+    for (int j = 0; j < kN; ++j) v[j] = in.v[j];
+    a.at_all(p, uniform, s, co, fo);
+    std::uint8_t c[kN];
+#pragma unroll
+    for (int j = 0; j < kN; ++j) c[j] = a.code_byte(v[j], s[j], co[j], fo[j]);
     store_nibbles(packed, i0, full, n, c);
   }
 };
 
 template <typename T>
 struct DequantizeOp {
+  static constexpr int kN = kVecOf<T>;
   const std::uint8_t* codes;
   T* y;
   IntArgs a;
   bool uniform;
 
+  using Input = Bytes<kN>;
+  __device__ __forceinline__ void load(std::int64_t i0, bool full, int n, Input& in) const {
+    load_bytes(codes, i0, full, n, in.v);
+  }
   __device__ __forceinline__ void operator()(std::int64_t i0, bool full, int n,
-                                             const std::int64_t (&p)[kVec]) const {
-    float v[kVec], s[kVec], co[kVec], fo[kVec];
-    std::uint8_t c[kVec];
-    load_bytes(codes, i0, full, n, c);
-    a.at8(p, uniform, s, co, fo);
+                                             const std::int64_t (&p)[kN], const Input& in) const {
+    float v[kN], s[kN], co[kN], fo[kN];
+    std::uint8_t c[kN];
 #pragma unroll
-    for (int j = 0; j < kVec; ++j) v[j] = a.dequantize_code(a.code_value(c[j]), s[j], co[j], fo[j]);
+    for (int j = 0; j < kN; ++j) c[j] = in.v[j];
+    a.at_all(p, uniform, s, co, fo);
+#pragma unroll
+    for (int j = 0; j < kN; ++j) v[j] = a.dequantize_code(a.code_value(c[j]), s[j], co[j], fo[j]);
     store_y(y, i0, full, n, v);
   }
 };
 
 template <typename T>
 struct DequantizePacked4Op {
+  static constexpr int kN = kVecOf<T>;
   const std::uint8_t* packed;
   T* y;
   IntArgs a;
   bool uniform;
 
+  using Input = Bytes<kN>;
+  __device__ __forceinline__ void load(std::int64_t i0, bool full, int n, Input& in) const {
+    load_nibbles(packed, i0, full, n, in.v);
+  }
   __device__ __forceinline__ void operator()(std::int64_t i0, bool full, int n,
-                                             const std::int64_t (&p)[kVec]) const {
-    float v[kVec], s[kVec], co[kVec], fo[kVec];
-    std::uint8_t c[kVec];
-    load_nibbles(packed, i0, full, n, c);
-    a.at8(p, uniform, s, co, fo);
+                                             const std::int64_t (&p)[kN], const Input& in) const {
+    float v[kN], s[kN], co[kN], fo[kN];
+    std::uint8_t c[kN];
 #pragma unroll
-    for (int j = 0; j < kVec; ++j) {
+    for (int j = 0; j < kN; ++j) c[j] = in.v[j];
+    a.at_all(p, uniform, s, co, fo);
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
       v[j] = a.dequantize_code(a.nibble_value(c[j]), s[j], co[j], fo[j]);
     }
     store_y(y, i0, full, n, v);
   }
 };
 
-bool uniform_of(const ParamLayout& l) { return l.run_length % kVec == 0; }
 
 }  // namespace
 }  // namespace detail
@@ -196,9 +225,9 @@ CudaError int_fake_quantize(ElementType t, const void* x, void* y, std::uint8_t*
   if (p.scale == nullptr) return cudaErrorInvalidValue;
   return detail::dispatch_type(t, [&](auto tag) {
     using T = decltype(tag);
-    const bool vec = aligned(x, 16) && aligned(y, 16) && aligned(mask, 8);
+    const bool vec = aligned(x, 16) && aligned(y, 16) && aligned(mask, detail::kVecOf<T>);
     const detail::FakeQuantOp<T> op{static_cast<const T*>(x), static_cast<T*>(y), mask,
-                                    detail::IntArgs(p), detail::uniform_of(layout)};
+                                    detail::IntArgs(p), layout.run_length % detail::kVecOf<T> == 0};
     return detail::launch_map(op, layout, vec, stream);
   });
 }
@@ -208,9 +237,9 @@ CudaError int_quantize(ElementType t, const void* x, std::uint8_t* codes,
   if (p.scale == nullptr) return cudaErrorInvalidValue;
   return detail::dispatch_type(t, [&](auto tag) {
     using T = decltype(tag);
-    const bool vec = aligned(x, 16) && aligned(codes, 8);
+    const bool vec = aligned(x, 16) && aligned(codes, detail::kVecOf<T>);
     const detail::QuantizeOp<T> op{static_cast<const T*>(x), codes, detail::IntArgs(p),
-                                   detail::uniform_of(layout)};
+                                   layout.run_length % detail::kVecOf<T> == 0};
     return detail::launch_map(op, layout, vec, stream);
   });
 }
@@ -220,9 +249,9 @@ CudaError int_dequantize(ElementType t, const std::uint8_t* codes, void* y,
   if (p.scale == nullptr) return cudaErrorInvalidValue;
   return detail::dispatch_type(t, [&](auto tag) {
     using T = decltype(tag);
-    const bool vec = aligned(codes, 8) && aligned(y, 16);
+    const bool vec = aligned(codes, detail::kVecOf<T>) && aligned(y, 16);
     const detail::DequantizeOp<T> op{codes, static_cast<T*>(y), detail::IntArgs(p),
-                                     detail::uniform_of(layout)};
+                                     layout.run_length % detail::kVecOf<T> == 0};
     return detail::launch_map(op, layout, vec, stream);
   });
 }
@@ -233,9 +262,9 @@ CudaError int_quantize_packed4(ElementType t, const void* x, std::uint8_t* packe
   if (p.scale == nullptr) return cudaErrorInvalidValue;
   return detail::dispatch_type(t, [&](auto tag) {
     using T = decltype(tag);
-    const bool vec = aligned(x, 16) && aligned(packed, 4);
+    const bool vec = aligned(x, 16) && aligned(packed, detail::kVecOf<T> / 2);
     const detail::QuantizePacked4Op<T> op{static_cast<const T*>(x), packed, detail::IntArgs(p),
-                                          detail::uniform_of(layout)};
+                                          layout.run_length % detail::kVecOf<T> == 0};
     return detail::launch_map(op, layout, vec, stream);
   });
 }
@@ -246,9 +275,9 @@ CudaError int_dequantize_packed4(ElementType t, const std::uint8_t* packed, void
   if (p.scale == nullptr) return cudaErrorInvalidValue;
   return detail::dispatch_type(t, [&](auto tag) {
     using T = decltype(tag);
-    const bool vec = aligned(packed, 4) && aligned(y, 16);
+    const bool vec = aligned(packed, detail::kVecOf<T> / 2) && aligned(y, 16);
     const detail::DequantizePacked4Op<T> op{packed, static_cast<T*>(y), detail::IntArgs(p),
-                                            detail::uniform_of(layout)};
+                                            layout.run_length % detail::kVecOf<T> == 0};
     return detail::launch_map(op, layout, vec, stream);
   });
 }

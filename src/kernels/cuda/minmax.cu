@@ -12,9 +12,9 @@
 //   rows     every segment is one parameter (run_length == segment_length): per-tensor,
 //            per-channel along axis 0, per-block along the last axis. Long rows are split
 //            into chunks of one block each; short rows (<= 256 elements) go to groups of
-//            1-32 lanes.
+//            1-32 lanes of a warp.
 //   columns  parameters change along a segment (per-channel along the last axis, blocks
-//            over several axes): threads own 8 columns and walk a band of segments, so a
+//            over several axes): threads own 4-8 columns and walk a band of segments, so a
 //            parameter is flushed once per band instead of once per element.
 #include "common.cuh"
 
@@ -23,7 +23,7 @@ namespace detail {
 namespace {
 
 constexpr unsigned kAll = 0xFFFFFFFFu;
-constexpr std::int64_t kChunk = kThreads * kVec * 16;  // elements per block of a long row
+constexpr std::int64_t kChunk = kThreads * 128;  // elements per block of a long row
 constexpr std::int64_t kShortRow = 256;                // rows up to this go to lane groups
 constexpr std::int64_t kTargetBlocks = 512;            // blocks wanted by the column kernel
 
@@ -90,14 +90,15 @@ __device__ __forceinline__ Partial group_reduce(Partial part, int width) {
   return part;
 }
 
-/// Adds the n <= 8 elements of x at i (16-byte loads when `full`).
+/// Adds the n <= kVecOf<T> elements of x at i (one 16-byte load when `full`).
 template <typename T>
 __device__ __forceinline__ void add_elements(const T* x, std::int64_t i, bool full, int n,
                                              Partial& part) {
-  float v[kVec];
+  constexpr int N = kVecOf<T>;
+  float v[N];
   load_x(x, i, full, n, v);
 #pragma unroll
-  for (int j = 0; j < kVec; ++j) {
+  for (int j = 0; j < N; ++j) {
     if (j < n) part.add(v[j]);
   }
 }
@@ -113,10 +114,11 @@ __global__ void __launch_bounds__(kThreads)
   const std::int64_t row_start = row * len;
   const std::int64_t start = row_start + chunk * kChunk;
   const std::int64_t end = min(row_start + len, start + kChunk);
+  constexpr int N = kVecOf<T>;
   Partial part;
-  for (std::int64_t i = start + threadIdx.x * kVec; i < end; i += kThreads * kVec) {
-    const int n = end - i < kVec ? static_cast<int>(end - i) : kVec;
-    add_elements(x, i, vec && n == kVec, n, part);
+  for (std::int64_t i = start + threadIdx.x * N; i < end; i += kThreads * N) {
+    const int n = end - i < N ? static_cast<int>(end - i) : N;
+    add_elements(x, i, vec && n == N, n, part);
   }
   part = group_reduce(part, 32);
   __shared__ float smn[kThreads / 32], smx[kThreads / 32];
@@ -144,44 +146,46 @@ __global__ void __launch_bounds__(kThreads)
   const std::int64_t row = t / width;
   const int g = static_cast<int>(t - row * width);
   const std::int64_t len = layout.segment_length;
+  constexpr int N = kVecOf<T>;
   Partial part;
   if (row < rows) {
-    for (std::int64_t c = static_cast<std::int64_t>(g) * kVec; c < len; c += width * kVec) {
-      const int n = len - c < kVec ? static_cast<int>(len - c) : kVec;
-      add_elements(x, row * len + c, vec && n == kVec, n, part);
+    for (std::int64_t c = static_cast<std::int64_t>(g) * N; c < len; c += width * N) {
+      const int n = len - c < N ? static_cast<int>(len - c) : N;
+      add_elements(x, row * len + c, vec && n == N, n, part);
     }
   }
   part = group_reduce(part, width);
   if (row < rows && g == 0) flush(part, layout.segment_offset(row), mins, maxs);
 }
 
-/// Parameters that change along a segment: thread (x) owns columns [c0, c0 + 8) of the
+/// Parameters that change along a segment: thread (x) owns columns [c0, c0 + kVecOf<T>) of the
 /// segments [k0, k1) of its band (y).
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     minmax_columns_kernel(const T* x, DeviceLayout layout, std::int64_t segments,
                           std::int64_t band, bool vec, float* mins, float* maxs) {
+  constexpr int N = kVecOf<T>;
   const std::int64_t len = layout.segment_length;
   const std::int64_t c0 =
-      (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * kVec;
+      (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * N;
   if (c0 >= len) return;
-  const int n = len - c0 < kVec ? static_cast<int>(len - c0) : kVec;
-  const bool full = vec && n == kVec;
+  const int n = len - c0 < N ? static_cast<int>(len - c0) : N;
+  const bool full = vec && n == N;
   const std::int64_t k0 = static_cast<std::int64_t>(blockIdx.y) * band;
   const std::int64_t k1 = min(segments, k0 + band);
-  std::int64_t column_param[kVec];
+  std::int64_t column_param[N];
 #pragma unroll
-  for (int j = 0; j < kVec; ++j) {
+  for (int j = 0; j < N; ++j) {
     column_param[j] = static_cast<std::int64_t>(
         layout.run.div(static_cast<std::uint64_t>(j < n ? c0 + j : c0)));
   }
-  Partial part[kVec];
+  Partial part[N];
   std::int64_t offset = -1;
   auto flush_all = [&]() {
     // Neighbouring columns of one run share a parameter: merge them before the atomics.
     Partial run = part[0];
 #pragma unroll
-    for (int j = 1; j < kVec; ++j) {
+    for (int j = 1; j < N; ++j) {
       if (j < n && column_param[j] == column_param[j - 1]) {
         run.merge(part[j]);
       } else {
@@ -191,7 +195,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     flush(run, offset + column_param[(n > 0 ? n : 1) - 1], mins, maxs);
 #pragma unroll
-    for (int j = 0; j < kVec; ++j) part[j] = Partial{};
+    for (int j = 0; j < N; ++j) part[j] = Partial{};
   };
   for (std::int64_t k = k0; k < k1; ++k) {
     const std::int64_t off = layout.segment_offset(k);
@@ -199,10 +203,10 @@ __global__ void __launch_bounds__(kThreads)
       if (offset >= 0) flush_all();
       offset = off;
     }
-    float v[kVec];
+    float v[N];
     load_x(x, k * len + c0, full, n, v);
 #pragma unroll
-    for (int j = 0; j < kVec; ++j) {
+    for (int j = 0; j < N; ++j) {
       if (j < n) part[j].add(v[j]);
     }
   }
@@ -237,10 +241,11 @@ CudaError minmax_update(ElementType t, const void* x, const ParamLayout& layout,
   }
   const std::int64_t len = l.segment_length;
   const std::int64_t segments = l.numel / len;
-  const bool vec = aligned(x, 16) && len % kVec == 0;
-  const DeviceLayout dl(l);
   const CudaError e = dispatch_type(t, [&](auto tag) {
     using T = decltype(tag);
+    constexpr int N = kVecOf<T>;
+    const bool vec = aligned(x, 16) && len % N == 0;
+    const DeviceLayout dl(l, N);
     const T* xt = static_cast<const T*>(x);
     if (l.run_length == len) {
       if (len > kShortRow) {
@@ -249,14 +254,14 @@ CudaError minmax_update(ElementType t, const void* x, const ParamLayout& layout,
                                      stream>>>(xt, dl, chunks, vec, mins, maxs);
       } else {
         int width = 1;
-        while (static_cast<std::int64_t>(width) * kVec < len) width *= 2;
+        while (width < 32 && static_cast<std::int64_t>(width) * N < len) width *= 2;
         const std::int64_t threads = segments * width;
         minmax_short_rows_kernel<T><<<static_cast<unsigned>((threads + kThreads - 1) / kThreads),
                                       kThreads, 0, stream>>>(xt, dl, segments, width, vec,
                                                              mins, maxs);
       }
     } else {
-      const std::int64_t gx = (len + kThreads * kVec - 1) / (kThreads * kVec);
+      const std::int64_t gx = (len + kThreads * N - 1) / (kThreads * N);
       std::int64_t gy = (kTargetBlocks + gx - 1) / gx;
       gy = gy < segments ? gy : segments;
       std::int64_t band = (segments + gy - 1) / gy;
