@@ -8,10 +8,12 @@
 
 #include <algorithm>
 #include <functional>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "coreai_opt/errors.h"
+#include "coreai_opt/torch/eager_inspector.h"
 #include "coreai_opt/torch/nn.h"
 #include "coreai_opt/warnings.h"
 
@@ -713,6 +715,65 @@ TEST_F(EagerTest, UserModuleVectorsAreNotQuantized) {
   q.prepare([&] { block->forward(torch::randn({2, 8})); });
   EXPECT_TRUE(torch::equal(block->gain, g0));
   EXPECT_TRUE(block->gain.is_leaf());
+}
+
+TEST_F(EagerTest, InspectorListsModulesAndEagerOpNames) {
+  Top top;
+  cq::EagerModelInspector inspector(top.ptr(), [&] { top->forward(torch::randn({2, 4})); });
+  std::vector<std::string> names;
+  for (const auto& op : inspector.ops()) names.push_back(op.op_name);
+  EXPECT_EQ(names, (std::vector<std::string>{"block.fc.linear", "block.add", "block.add_1",
+                                             "block.mul", "add"}));
+  EXPECT_EQ(inspector.get_matched_ops_for_op_type("add").size(), 3u);
+  EXPECT_EQ(inspector.get_matched_ops_for_op_name("block\\.add.*").size(), 2u);
+  EXPECT_EQ(inspector.get_matched_ops_for_module_name("block").size(), 4u);
+  EXPECT_EQ(inspector.get_matched_ops_for_module_type("torch.nn.modules.linear.Linear").size(), 1u);
+  EXPECT_THROW(inspector.get_matched_ops_for_op_name("("), coreai_opt::InvalidArgumentError);
+  const auto& fc = inspector.summary().get_submodule("block.fc");
+  EXPECT_EQ(fc.module_type, "torch.nn.modules.linear.Linear");
+  ASSERT_EQ(fc.ops.size(), 1u);
+  ASSERT_EQ(fc.ops[0].module_stack.size(), 2u);
+  EXPECT_EQ(fc.ops[0].module_stack[0].module_name, "block");
+  EXPECT_EQ(fc.ops[0].module_stack[0].module_type, "eager_test::ResImpl");
+  auto j = nlohmann::json::parse(inspector.to_json());
+  EXPECT_EQ(j["execution_mode"], "eager");
+  EXPECT_EQ(j["root"]["module_type"], "eager_test::TopImpl");
+  EXPECT_EQ(j["root"]["ops"][0]["op_name"], "add");
+  EXPECT_EQ(j["root"]["child_modules"][0]["module_name"], "block");
+  const std::string text = inspector.format_summary();
+  EXPECT_NE(text.find("(eager_test::TopImpl)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("│   ├── ■ block.fc (torch.nn.modules.linear.Linear)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("◆ block.add_1 [add]"), std::string::npos) << text;
+}
+
+TEST_F(EagerTest, PreparedModelSavesAndLoads) {
+  const at::Tensor x = torch::randn({3, 6});
+  DropNet a;
+  Quantizer qa(a);
+  qa.prepare([&] { a->forward(x); });
+  {
+    torch::optim::SGD opt(a->parameters(), torch::optim::SGDOptions(0.1));
+    auto t = qa.training_mode();
+    for (int i = 0; i < 2; ++i) {
+      opt.zero_grad();
+      a->forward(x).sum().backward();
+      opt.step();
+      qa.step();
+    }
+  }
+  std::stringstream archive;
+  torch::save(a, archive);
+  DropNet b;
+  Quantizer qb(b);
+  qb.prepare([&] { b->forward(torch::randn({3, 6})); });
+  torch::load(b, archive);
+  qb.refresh_weights();
+  torch::NoGradGuard g;
+  EXPECT_TRUE(torch::equal(b->named_parameters()["fc.weight"], a->named_parameters()["fc.weight"]));
+  EXPECT_TRUE(torch::equal(b->fc->input_quantizer()->scale(), a->fc->input_quantizer()->scale()));
+  EXPECT_TRUE(torch::equal(b->fc->weight, a->fc->weight));
+  EXPECT_TRUE(torch::equal(b->forward(x), a->forward(x)));
 }
 
 }  // namespace eager_test

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -17,6 +18,7 @@
 #include "coreai_opt/quantization/axis_defaults.h"
 #include "coreai_opt/quantization/resolution.h"
 #include "coreai_opt/quantization/schema.h"
+#include "coreai_opt/torch/eager_inspector.h"
 #include "coreai_opt/torch/fake_quantize.h"
 #include "coreai_opt/torch/module_types.h"
 #include "coreai_opt/torch/nn.h"
@@ -1152,6 +1154,197 @@ FinalizeReport Quantizer::finalize() {
   report.parameter_bytes_after = report.parameter_bytes_before - saved;
   s.finalized = true;
   return report;
+}
+
+}  // namespace quantization
+}  // namespace coreai_opt
+
+// ------------------------------------------------------------ EagerModelInspector
+
+namespace coreai_opt {
+namespace quantization {
+namespace {
+
+std::vector<ModuleContext> module_stack_of(const std::string& path,
+                                           const std::map<std::string, std::string>& types) {
+  std::vector<ModuleContext> stack;
+  if (path.empty()) return stack;
+  std::size_t pos = 0;
+  while (true) {
+    const std::size_t dot = path.find('.', pos);
+    const std::string prefix = path.substr(0, dot);
+    auto it = types.find(prefix);
+    stack.push_back({prefix, it == types.end() ? std::string() : it->second});
+    if (dot == std::string::npos) break;
+    pos = dot + 1;
+  }
+  return stack;
+}
+
+ModuleInfo build_module_info(const std::string& path, const std::map<std::string, std::string>& types,
+                             const std::map<std::string, std::vector<std::string>>& children,
+                             const std::map<std::string, std::vector<OpInfo>>& ops) {
+  ModuleInfo info;
+  info.module_name = path;
+  info.module_type = types.at(path);
+  if (auto it = ops.find(path); it != ops.end()) info.ops = it->second;
+  if (auto it = children.find(path); it != children.end()) {
+    for (const auto& c : it->second) info.child_modules.push_back(build_module_info(c, types, children, ops));
+  }
+  return info;
+}
+
+nlohmann::ordered_json module_json(const ModuleInfo& m) {
+  nlohmann::ordered_json j;
+  j["module_name"] = m.module_name;
+  j["module_type"] = m.module_type;
+  j["input_ops"] = m.input_ops;
+  j["output_ops"] = m.output_ops;
+  j["ops"] = nlohmann::ordered_json::array();
+  for (const auto& op : m.ops) {
+    nlohmann::ordered_json o;
+    o["op_name"] = op.op_name;
+    o["op_type"] = op.op_type ? nlohmann::ordered_json(*op.op_type) : nlohmann::ordered_json();
+    o["module_stack"] = nlohmann::ordered_json::array();
+    for (const auto& c : op.module_stack) {
+      o["module_stack"].push_back({{"module_name", c.module_name}, {"module_type", c.module_type}});
+    }
+    o["inputs"] = op.inputs;
+    o["outputs"] = op.outputs;
+    j["ops"].push_back(std::move(o));
+  }
+  j["child_modules"] = nlohmann::ordered_json::array();
+  for (const auto& c : m.child_modules) j["child_modules"].push_back(module_json(c));
+  return j;
+}
+
+void format_module(const ModuleInfo& m, const std::string& prefix, std::ostringstream& os) {
+  const std::size_t n = m.child_modules.size() + m.ops.size();
+  std::size_t k = 0;
+  for (const auto& c : m.child_modules) {
+    const bool last = ++k == n;
+    os << prefix << (last ? "└── " : "├── ") << "■ " << c.module_name << " (" << c.module_type
+       << ")\n";
+    format_module(c, prefix + (last ? "    " : "│   "), os);
+  }
+  for (const auto& op : m.ops) {
+    const bool last = ++k == n;
+    os << prefix << (last ? "└── " : "├── ") << "◆ " << op.op_name << " ["
+       << op.op_type.value_or("?") << "]\n";
+  }
+}
+
+std::regex compile_regex(const std::string& pattern) {
+  try {
+    return std::regex(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    throw InvalidArgumentError("Invalid regex pattern '" + pattern + "': " + e.what());
+  }
+}
+
+}  // namespace
+
+EagerModelInspector::EagerModelInspector(const std::shared_ptr<torch::nn::Module>& model,
+                                         const std::function<void()>& run_example) {
+  if (!model) throw InvalidArgumentError("EagerModelInspector: the model is null");
+  const std::vector<detail::TracedCall> traced = trace_forward(*model, run_example);
+  const Walk w = walk_model(model);
+  std::map<std::string, std::string> types;
+  std::map<std::string, std::vector<std::string>> children;
+  for (const auto& m : w.modules) {
+    types[m.path] = m.type;
+    if (m.path.empty()) continue;
+    const std::size_t dot = m.path.rfind('.');
+    children[dot == std::string::npos ? std::string() : m.path.substr(0, dot)].push_back(m.path);
+  }
+  std::map<std::string, std::vector<OpInfo>> ops_by_module;
+  auto add_op = [&](const std::string& module, const std::string& name, const std::string& type) {
+    OpInfo op;
+    op.op_name = name;
+    op.op_type = type;
+    op.module_stack = module_stack_of(module, types);
+    ops_by_module[module].push_back(op);
+    ops_.push_back(op);
+  };
+  for (const auto& m : w.modules) {
+    if (!m.op_base.empty()) add_op(m.path, join(m.path, m.op_base), m.op_base);
+  }
+  std::map<std::pair<const torch::nn::Module*, std::string>, int> counters;
+  for (const auto& call : traced) {
+    auto it = w.index.find(call.caller);
+    if (it == w.index.end()) {
+      throw InvalidArgumentError("coreai_opt::nn::functional::" + call.base +
+                                 " was called with a caller module that is not part of the "
+                                 "inspected model");
+    }
+    const std::string& path = w.modules[it->second].path;
+    int& k = counters[{call.caller, call.base}];
+    const std::string local = k == 0 ? call.base : call.base + "_" + std::to_string(k);
+    ++k;
+    add_op(path, join(path, local), call.base);
+  }
+  root_ = build_module_info("", types, children, ops_by_module);
+}
+
+std::vector<OpInfo> EagerModelInspector::get_matched_ops_for_op_type(
+    const std::string& op_type) const {
+  std::vector<OpInfo> out;
+  for (const auto& op : ops_) {
+    if (op.op_type == op_type) out.push_back(op);
+  }
+  return out;
+}
+
+std::vector<OpInfo> EagerModelInspector::get_matched_ops_for_op_name(
+    const std::string& regex) const {
+  const std::regex re = compile_regex(regex);
+  std::vector<OpInfo> out;
+  for (const auto& op : ops_) {
+    if (std::regex_match(op.op_name, re)) out.push_back(op);
+  }
+  return out;
+}
+
+std::vector<OpInfo> EagerModelInspector::get_matched_ops_for_module_name(
+    const std::string& regex) const {
+  const std::regex re = compile_regex(regex);
+  std::vector<OpInfo> out;
+  for (const auto& op : ops_) {
+    bool hit = false;
+    for (const auto& c : op.module_stack) hit |= std::regex_match(c.module_name, re);
+    if (hit) out.push_back(op);
+  }
+  return out;
+}
+
+std::vector<OpInfo> EagerModelInspector::get_matched_ops_for_module_type(
+    const std::string& module_type) const {
+  std::vector<OpInfo> out;
+  for (const auto& op : ops_) {
+    bool hit = false;
+    for (const auto& c : op.module_stack) hit |= c.module_type == module_type;
+    if (hit) out.push_back(op);
+  }
+  return out;
+}
+
+std::string EagerModelInspector::format_summary() const {
+  std::ostringstream os;
+  os << "Legend:  ■ module_name (module_type)  ◆ op_name [op_type]\n\n";
+  os << "(" << root_.module_type << ")\n";
+  if (root_.child_modules.empty() && root_.ops.empty()) {
+    os << "(no compressible operations found)\n";
+    return os.str();
+  }
+  format_module(root_, "", os);
+  return os.str();
+}
+
+std::string EagerModelInspector::to_json(int indent) const {
+  nlohmann::ordered_json j;
+  j["execution_mode"] = "eager";
+  j["root"] = module_json(root_);
+  return j.dump(indent);
 }
 
 }  // namespace quantization
