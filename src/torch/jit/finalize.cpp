@@ -30,9 +30,19 @@ void empty_state(const torch::jit::Module& m, const std::string& path) {
   owner.setattr(local, at::empty({0}, t.options()).set_requires_grad(false));
 }
 
+// The one user of `v` that computes with it, when it is of `kind`. Shape queries
+// (scripted BatchNorm checks input.size() in its training branch) do not count.
 Node* single_user(Value* v, c10::Symbol kind) {
-  if (v->uses().size() != 1 || v->uses()[0].user->kind() != kind) return nullptr;
-  return v->uses()[0].user;
+  Node* found = nullptr;
+  for (const auto& u : v->uses()) {
+    bool computes = u.user == v->owningGraph()->return_node();
+    for (const Value* o : u.user->outputs())
+      computes = computes || o->type()->isSubtypeOf(*c10::TensorType::get());
+    if (!computes) continue;
+    if (found != nullptr || u.user->kind() != kind) return nullptr;
+    found = u.user;
+  }
+  return found;
 }
 
 // Every tensor the graph still reads through an attribute chain.
@@ -170,7 +180,13 @@ void finalize_module(torch::jit::Module& m, const std::vector<FqDef>& fqs) {
         torch::jit::WithInsertPoint ip(conv);
         conv->replaceInput(2, g.insertGetAttr(self, prefix + "folded_bias"));
       }
+      // Every reader of the BN input (its shape check too) and of its output now
+      // reads the conv output; the div / add / batch_norm nodes die.
+      tail->output()->replaceAllUsesWith(conv->output(0));
       bn->output()->replaceAllUsesWith(conv->output(0));
+      // Dead now, but alias analysis counts a batch_norm whose `training` is not a
+      // constant as a writer of the running statistics, so DCE would keep it.
+      bn->destroy();
       for (const std::string* p : {&f.fold->conv_bias, &f.fold->bn_weight, &f.fold->bn_bias,
                                    &f.fold->bn_mean, &f.fold->bn_var})
         if (!p->empty()) emptied.insert(*p);

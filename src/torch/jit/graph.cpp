@@ -159,6 +159,26 @@ std::vector<ModuleEntry> module_tree(const torch::jit::Module& root) {
   return out;
 }
 
+void detach_states(torch::jit::Module& m) {
+  std::unordered_map<const void*, at::Tensor> fresh;
+  for (const auto& e : module_tree(m)) {
+    const c10::ClassTypePtr& type = e.module.type();
+    for (std::size_t i = 0; i < type->numAttributes(); ++i) {
+      if (!type->is_parameter(i) && !type->is_buffer(i)) continue;
+      const c10::IValue v = e.module._ivalue()->getSlot(i);
+      if (!v.isTensor()) continue;
+      const at::Tensor t = v.toTensor();
+      auto it = fresh.find(t.unsafeGetTensorImpl());
+      if (it == fresh.end()) {
+        at::Tensor d = t.detach();
+        if (t.requires_grad()) d.requires_grad_(true);
+        it = fresh.emplace(t.unsafeGetTensorImpl(), d).first;
+      }
+      e.module._ivalue()->setSlot(i, it->second);
+    }
+  }
+}
+
 torch::jit::Module submodule(const torch::jit::Module& root, const std::string& path) {
   torch::jit::Module m = root;
   if (path.empty()) return m;

@@ -51,6 +51,12 @@ struct ModuleEntry {
 /// order), aliases included.
 std::vector<ModuleEntry> module_tree(const torch::jit::Module& root);
 
+/// Module::clone() deep-copies tensors with Tensor::clone(), which leaves
+/// parameters as non-leaf tensors of the original's autograd graph. This makes
+/// every parameter and buffer of `m` a leaf again (requires_grad kept), with
+/// tensors shared between modules still shared.
+void detach_states(torch::jit::Module& m);
+
 /// The submodule at dotted `path` (`""` is the root).
 torch::jit::Module submodule(const torch::jit::Module& root, const std::string& path);
 

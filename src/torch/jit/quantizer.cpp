@@ -95,6 +95,15 @@ bool get_flag(const at::Tensor& state, std::int64_t i) {
                                  : state[i].item<std::int64_t>() != 0;
 }
 
+// `self.a.b.c` read at the current insertion point.
+torch::jit::Value* attr_chain(torch::jit::Graph& g, const std::string& path) {
+  torch::jit::Value* v = g.inputs().at(0);
+  std::stringstream ss(path);
+  std::string atom;
+  while (std::getline(ss, atom, '.')) v = g.insertGetAttr(v, atom);
+  return v;
+}
+
 torch::jit::Value* unwrap(torch::jit::Graph& g, torch::jit::Value* v) {
   if (v->type()->kind() == c10::TypeKind::OptionalType)
     return g.insertUncheckedCast(v, c10::TensorType::get());
@@ -269,6 +278,7 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
   // A clone: fresh class types for the root and fresh methods never run (the
   // executor caches its graph at the first run, so edits must come first).
   torch::jit::Module m = impl_->original.clone();
+  jd::detach_states(m);
   for (const auto& e : jd::module_tree(m)) {
     if (!e.path.empty() && e.module.type() == m.type())
       throw UnsupportedError("graph mode: the root module's class is shared with submodule '" +
@@ -299,15 +309,12 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
   }
 
   // Weights (and the conv/linear + batch_norm QAT form).
-  std::map<std::string, const jd::GraphOp*> op_by_name;
-  for (const auto& op : a.ops) op_by_name[op.name] = &op;
   for (const auto& [k, uses] : ann.state_uses) {
     const jd::FqDef& f = ann.fqs[k];
     if (f.skipped) continue;
     for (const auto& [node, idx] : uses) {
       const jd::GraphOp* conv = a.op_of(node);
       if (f.fold && conv != nullptr && conv->name == f.fold->conv_op) {
-        torch::jit::Node* bn = op_by_name.at(f.fold->bn_op)->node;
         const bool has_bias = !f.fold->conv_bias.empty();
         const std::int64_t rank = f.weight_tensor.dim();
         std::vector<std::int64_t> wshape(static_cast<std::size_t>(rank), 1);
@@ -323,14 +330,15 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
         torch::jit::Value* k_val = nullptr;
         torch::jit::Value* wq = nullptr;
         {
+          // The BN's own reads come after the conv: read its tensors afresh here.
           torch::jit::WithInsertPoint ip(node);
-          torch::jit::Value* var = unwrap(g, bn->input(4));
-          torch::jit::Value* var_eps = g.insert(c10::aten::add, {var, bn->input(7)});
+          torch::jit::Value* var = unwrap(g, attr_chain(g, f.fold->bn_var));
+          torch::jit::Value* var_eps = g.insert(c10::aten::add, {var, c10::IValue(f.fold->eps)});
           torch::jit::Value* std_v = g.insert(c10::aten::sqrt, {var_eps});
-          if (bn->input(1)->type()->kind() == c10::TypeKind::NoneType) {
+          if (f.fold->bn_weight.empty()) {
             k_val = g.insert(c10::aten::reciprocal, {std_v});
           } else {
-            k_val = g.insert(c10::aten::div, {unwrap(g, bn->input(1)), std_v});
+            k_val = g.insert(c10::aten::div, {unwrap(g, attr_chain(g, f.fold->bn_weight)), std_v});
           }
           torch::jit::Value* kw = g.insert(c10::aten::reshape, {k_val, c10::IValue(wshape)});
           torch::jit::Value* wk = g.insert(c10::aten::mul, {node->input(idx), kw});
@@ -523,6 +531,7 @@ std::vector<JitQuantizer::FakeQuantState> JitQuantizer::fake_quants() const {
 torch::jit::Module JitQuantizer::finalize() {
   impl_->require_prepared("Model must be prepared before finalize(). Call prepare() first.");
   torch::jit::Module m = impl_->prepared->clone();
+  jd::detach_states(m);
   jd::finalize_module(m, impl_->fqs);
   impl_->bytes_after = jd::state_bytes(m);
   return m;

@@ -1,0 +1,346 @@
+// Graph mode end to end: prepare, calibration, QAT, schedule, save/load, finalize.
+// Expected values are recomputed here with plain ATen ops from the reference
+// formulas (int8 symmetric: s = amax / 127.5, q = clamp(round(x / s), -128, 127)).
+#include <gtest/gtest.h>
+#include <torch/optim/sgd.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "coreai_opt/errors.h"
+#include "coreai_opt/torch/fake_quantize.h"
+#include "coreai_opt/torch/jit_quantizer.h"
+#include "coreai_opt/warnings.h"
+#include "torch_jit/jit_test_util.h"
+
+namespace {
+
+using coreai_opt::Error;
+using coreai_opt::InvalidArgumentError;
+using coreai_opt::WarningCollector;
+using coreai_opt::quantization::JitQuantizer;
+using coreai_opt::quantization::QuantizerConfig;
+using coreai_opt::testing::fixture_inputs;
+using coreai_opt::testing::load_fixture;
+using coreai_opt::testing::out_tensor;
+using coreai_opt::testing::yaml_config;
+
+constexpr double kEps = 1.1920928955078125e-07;  // float32 machine epsilon: the scale floor
+
+double act_scale(const at::Tensor& t) {
+  const double amax = std::max(-std::min(t.min().item<double>(), 0.0),
+                               std::max(t.max().item<double>(), 0.0));
+  return std::max(amax / 127.5, kEps);
+}
+at::Tensor fq_act(const at::Tensor& t, double s) {
+  return at::clamp(at::round(t / s), -128, 127) * s;
+}
+// Per-channel along dim 0.
+at::Tensor w_scale(const at::Tensor& w) {
+  return at::clamp_min(w.abs().flatten(1).amax(1) / 127.5, kEps);
+}
+at::Tensor per_row(const at::Tensor& s, const at::Tensor& w) {
+  std::vector<int64_t> shape(static_cast<std::size_t>(w.dim()), 1);
+  shape[0] = -1;
+  return s.view(shape);
+}
+at::Tensor fq_w(const at::Tensor& w) {
+  const at::Tensor s = per_row(w_scale(w), w);
+  return at::clamp(at::round(w / s), -128, 127) * s;
+}
+// In-range mask of the straight-through estimator (after rounding, before clamping).
+at::Tensor w_mask(const at::Tensor& w) {
+  const at::Tensor r = at::round(w / per_row(w_scale(w), w));
+  return (r >= -128).logical_and(r <= 127).to(w.scalar_type());
+}
+
+at::Tensor param(const torch::jit::Module& m, const std::string& sub, const std::string& name) {
+  return m.attr(sub).toModule().attr(name).toTensor();
+}
+
+double max_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
+
+std::map<std::string, JitQuantizer::FakeQuantState> by_name(const JitQuantizer& q) {
+  std::map<std::string, JitQuantizer::FakeQuantState> out;
+  for (auto& f : q.fake_quants()) out[f.name] = f;
+  return out;
+}
+
+const char* kWeightOnly = R"(
+quantization_config:
+  global_config:
+    op_input_spec: null
+    op_output_spec: null
+)";
+
+class JitPrepare : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::string file(const std::string& net) const { return net + "_" + GetParam() + ".pt"; }
+};
+
+TEST_P(JitPrepare, TinyW8A8MatchesIndependentComputation) {
+  torch::jit::Module m = load_fixture(file("tiny"));
+  const at::Tensor x = fixture_inputs("tiny")[0].toTensor();
+  JitQuantizer q(m, QuantizerConfig());
+  torch::jit::Module prepared = q.prepare({x});
+  at::Tensor y;
+  {
+    at::NoGradGuard ng;
+    y = prepared.forward({x}).toTensor();
+  }
+  const at::Tensor w1 = param(m, "fc1", "weight"), b1 = param(m, "fc1", "bias");
+  const at::Tensor w2 = param(m, "fc2", "weight"), b2 = param(m, "fc2", "bias");
+  at::NoGradGuard ng;
+  // prepare() observes one float pass; its ranges give the activation scales.
+  const at::Tensor h_f = at::relu(at::linear(x, w1, b1));
+  const at::Tensor y_f = at::linear(h_f, w2, b2);
+  const double s_x = act_scale(x), s_h = act_scale(h_f), s_y = act_scale(y_f);
+  const at::Tensor h = fq_act(at::relu(at::linear(fq_act(x, s_x), fq_w(w1), b1)), s_h);
+  const at::Tensor expect = fq_act(at::linear(h, fq_w(w2), b2), s_y);
+  EXPECT_LT(max_diff(y, expect), 1e-5);
+  EXPECT_GT(max_diff(y, y_f), 1e-4);  // quantization did change the output
+
+  // fc1 + relu fuse: one output fake-quant after the relu, shared by fc2's input.
+  auto fqs = by_name(q);
+  ASSERT_EQ(fqs.size(), 5U);
+  for (const char* n : {"linear_input_0", "linear_weight", "linear_output", "linear_1_weight",
+                        "linear_1_output"})
+    EXPECT_EQ(fqs.count(n), 1U) << n;
+  EXPECT_NEAR(fqs["linear_input_0"].scale.item<double>(), s_x, 1e-9);
+  EXPECT_NEAR(fqs["linear_output"].scale.item<double>(), s_h, 1e-9);
+  EXPECT_TRUE(at::allclose(fqs["linear_weight"].scale.view(-1), w_scale(w1)));
+  for (const auto& [n, f] : fqs) {
+    EXPECT_FALSE(f.observer_enabled) << n;
+    EXPECT_TRUE(f.fake_quant_enabled) << n;
+  }
+  // The model given to the quantizer is untouched.
+  EXPECT_TRUE(at::allclose(m.forward({x}).toTensor(), y_f));
+}
+
+TEST_P(JitPrepare, CalibrationMovesTheMovingAverage) {
+  torch::jit::Module m = load_fixture(file("tiny"));
+  const at::Tensor x = fixture_inputs("tiny")[0].toTensor();
+  JitQuantizer q(m, QuantizerConfig());
+  torch::jit::Module prepared = q.prepare({x});
+  const at::Tensor y_float = m.forward({x}).toTensor();
+  at::NoGradGuard ng;
+  {
+    auto calib = q.calibration_mode();
+    // Fake quantization is off while calibrating.
+    EXPECT_TRUE(at::allclose(prepared.forward({x}).toTensor(), y_float));
+    prepared.forward({x * 3});
+    for (const auto& f : q.fake_quants()) EXPECT_TRUE(f.observer_enabled && !f.fake_quant_enabled);
+  }
+  for (const auto& f : q.fake_quants()) EXPECT_TRUE(!f.observer_enabled && f.fake_quant_enabled);
+  // Two observations after the one of prepare(): x, then 3x (EMA constant 0.01).
+  const double lo0 = std::min(x.min().item<double>(), 0.0);
+  const double hi0 = std::max(x.max().item<double>(), 0.0);
+  double lo = lo0, hi = hi0;
+  lo = 0.01 * lo0 + 0.99 * lo;
+  hi = 0.01 * hi0 + 0.99 * hi;
+  lo = 0.01 * (3 * lo0) + 0.99 * lo;
+  hi = 0.01 * (3 * hi0) + 0.99 * hi;
+  const double expect = std::max(-lo, hi) / 127.5;
+  EXPECT_NEAR(by_name(q)["linear_input_0"].scale.item<double>(), expect, 1e-6 * expect);
+}
+
+TEST_P(JitPrepare, QatGradientsAreStraightThrough) {
+  torch::jit::Module m = load_fixture(file("tiny"));
+  const at::Tensor x = fixture_inputs("tiny")[0].toTensor();
+  JitQuantizer q(m, yaml_config(kWeightOnly));
+  torch::jit::Module prepared = q.prepare({x});
+  std::vector<at::Tensor> params;
+  for (const auto& p : prepared.parameters()) params.push_back(p);
+  ASSERT_EQ(params.size(), 4U);
+  torch::optim::SGD opt(params, torch::optim::SGDOptions(0.1));
+  const at::Tensor w1_before = param(prepared, "fc1", "weight").detach().clone();
+  {
+    auto train = q.training_mode();
+    opt.zero_grad();
+    const at::Tensor loss = prepared.forward({x}).toTensor().pow(2).sum();
+    loss.backward();
+    // Independent STE: value of the fake-quantized weight, gradient masked.
+    auto ste = [](const at::Tensor& w) {
+      const at::Tensor wd = w.detach();
+      return fq_w(wd) + (w - wd) * w_mask(wd);
+    };
+    at::Tensor w1 = param(m, "fc1", "weight").detach().clone().requires_grad_();
+    at::Tensor b1 = param(m, "fc1", "bias").detach().clone().requires_grad_();
+    at::Tensor w2 = param(m, "fc2", "weight").detach().clone().requires_grad_();
+    at::Tensor b2 = param(m, "fc2", "bias").detach().clone().requires_grad_();
+    at::linear(at::relu(at::linear(x, ste(w1), b1)), ste(w2), b2).pow(2).sum().backward();
+    const at::Tensor g1 = param(prepared, "fc1", "weight").grad();
+    ASSERT_TRUE(g1.defined());
+    EXPECT_TRUE(at::allclose(g1, w1.grad(), 1e-5, 1e-6));
+    EXPECT_TRUE(at::allclose(param(prepared, "fc1", "bias").grad(), b1.grad(), 1e-5, 1e-6));
+    EXPECT_TRUE(at::allclose(param(prepared, "fc2", "weight").grad(), w2.grad(), 1e-5, 1e-6));
+    // +amax of each row rounds to 128 and is clipped: its gradient is zero.
+    const at::Tensor mask = w_mask(param(m, "fc1", "weight"));
+    EXPECT_GT((mask == 0).sum().item<int64_t>(), 0);
+    EXPECT_TRUE(at::all(g1.masked_select(mask == 0) == 0).item<bool>());
+    opt.step();
+  }
+  EXPECT_GT(max_diff(param(prepared, "fc1", "weight"), w1_before), 0.0);
+  EXPECT_TRUE(at::allclose(param(m, "fc1", "weight"), w1_before));  // original untouched
+}
+
+TEST_P(JitPrepare, QatScheduleTransitions) {
+  torch::jit::Module m = load_fixture(file("tiny"));
+  const at::Tensor x = fixture_inputs("tiny")[0].toTensor();
+  JitQuantizer q(m, yaml_config(R"(
+quantization_config:
+  global_config:
+    op_input_spec: null
+    op_output_spec: null
+    qat_schedule: {enable_observer: 1, enable_fake_quant: 2, disable_observer: 3}
+)"));
+  torch::jit::Module prepared = q.prepare({x});
+  const at::Tensor y_float = m.forward({x}).toTensor();
+  auto flags = [&] {
+    const auto f = by_name(q).at("linear_weight");
+    return std::make_pair(f.observer_enabled, f.fake_quant_enabled);
+  };
+  at::NoGradGuard ng;
+  {
+    auto train = q.training_mode();
+    EXPECT_EQ(q.step_count(), 0);
+    EXPECT_EQ(flags(), std::make_pair(false, false));
+    EXPECT_TRUE(at::allclose(prepared.forward({x}).toTensor(), y_float));
+    q.step();
+    EXPECT_EQ(flags(), std::make_pair(true, false));
+    q.step();
+    EXPECT_EQ(flags(), std::make_pair(true, true));
+    EXPECT_GT(max_diff(prepared.forward({x}).toTensor(), y_float), 1e-5);
+    q.step();
+    EXPECT_EQ(flags(), std::make_pair(false, true));
+    EXPECT_THROW(q.enable_observer(), Error);
+    try {
+      q.disable_fake_quant();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("cannot be used with a qat_schedule configured"),
+                std::string::npos);
+    }
+  }
+  EXPECT_EQ(flags(), std::make_pair(false, true));
+  {  // The count persists across training_mode() scopes.
+    auto train = q.training_mode();
+    EXPECT_EQ(q.step_count(), 3);
+    EXPECT_EQ(flags(), std::make_pair(false, true));
+  }
+}
+
+TEST_P(JitPrepare, SaveLoadPreparedAndFinalized) {
+  torch::jit::Module m = load_fixture(file("tiny"));
+  const at::Tensor x = fixture_inputs("tiny")[0].toTensor();
+  JitQuantizer q(m, QuantizerConfig());
+  torch::jit::Module prepared = q.prepare({x});
+  at::NoGradGuard ng;
+  const at::Tensor y = prepared.forward({x}).toTensor();
+  const std::string path = ::testing::TempDir() + "/jit_prepared_" + GetParam() + ".pt";
+  prepared.save(path);
+  torch::jit::Module loaded = torch::jit::load(path);
+  EXPECT_TRUE(at::equal(loaded.forward({x}).toTensor(), y));
+  EXPECT_TRUE(at::equal(loaded.attr("_fq_linear_input_0_scale").toTensor(),
+                        by_name(q)["linear_input_0"].scale));
+
+  torch::jit::Module fin = q.finalize();
+  const at::Tensor yf = fin.forward({x}).toTensor();
+  EXPECT_LT(max_diff(yf, y), 1e-5);
+  const at::Tensor codes = fin.attr("_fq_linear_weight_codes").toTensor();
+  EXPECT_EQ(codes.scalar_type(), at::kChar);
+  EXPECT_EQ(codes.sizes().vec(), (std::vector<int64_t>{8, 4}));
+  EXPECT_EQ(param(fin, "fc1", "weight").numel(), 0);  // stored as codes only
+  const std::string fpath = ::testing::TempDir() + "/jit_final_" + GetParam() + ".pt";
+  fin.save(fpath);
+  torch::jit::Module floaded = torch::jit::load(fpath);
+  EXPECT_TRUE(at::equal(floaded.forward({x}).toTensor(), yf));
+  // The prepared module still works after finalize().
+  EXPECT_TRUE(at::equal(prepared.forward({x}).toTensor(), y));
+  std::remove(path.c_str());
+  std::remove(fpath.c_str());
+}
+
+TEST_P(JitPrepare, ConvBatchNormFoldedForQatAndFinalize) {
+  torch::jit::Module m = load_fixture(file("convbn"));
+  const at::Tensor x = fixture_inputs("convbn")[0].toTensor();
+  JitQuantizer q(m, yaml_config(kWeightOnly));
+  torch::jit::Module prepared = q.prepare({x});
+  at::NoGradGuard ng;
+  const at::Tensor y = prepared.forward({x}).toTensor();
+  // Independent: BN scale k folded into the weight before quantization, then the
+  // eval-mode BN algebra: conv(x, fq(k W)) + (b - mean) k + beta.
+  auto folded = [&](const std::string& conv, const std::string& bn, const at::Tensor& in) {
+    const at::Tensor w = param(m, conv, "weight");
+    const at::Tensor k = param(m, bn, "weight") / at::sqrt(param(m, bn, "running_var") + 1e-5);
+    const at::Tensor wk = w * k.view({-1, 1, 1, 1});
+    at::Tensor b = at::zeros_like(k);
+    const torch::jit::Module cm = m.attr(conv).toModule();
+    if (cm.hasattr("bias") && cm.attr("bias").isTensor()) b = cm.attr("bias").toTensor();
+    const at::Tensor shift = (b - param(m, bn, "running_mean")) * k + param(m, bn, "bias");
+    return at::conv2d(in, fq_w(wk), shift, 1, 1);
+  };
+  at::Tensor h = at::relu(folded("conv1", "bn1", x));
+  h = folded("conv2", "bn2", h);
+  const at::Tensor expect =
+      at::linear(at::flatten(h, 1), fq_w(param(m, "fc", "weight")), param(m, "fc", "bias"));
+  EXPECT_LT(max_diff(y, expect), 1e-4);
+
+  torch::jit::Module fin = q.finalize();
+  EXPECT_LT(max_diff(fin.forward({x}).toTensor(), y), 1e-4);
+  int bn_nodes = 0;
+  for (const auto* n : fin.get_method("forward").graph()->nodes())
+    bn_nodes += n->kind() == c10::aten::batch_norm ? 1 : 0;
+  EXPECT_EQ(bn_nodes, 0);
+  EXPECT_EQ(param(fin, "bn1", "running_var").numel(), 0);
+  EXPECT_LT(q.parameter_bytes_after(), q.parameter_bytes_before());
+}
+
+INSTANTIATE_TEST_SUITE_P(Frontends, JitPrepare, ::testing::Values("scripted", "traced"));
+
+TEST(JitQuantizerErrors, LifecycleErrors) {
+  torch::jit::Module m = load_fixture("tiny_scripted.pt");
+  const auto in = fixture_inputs("tiny");
+  JitQuantizer q(m, QuantizerConfig());
+  auto expect_error = [](auto&& f, const std::string& text) {
+    try {
+      f();
+      ADD_FAILURE() << "no error; expected: " << text;
+    } catch (const coreai_opt::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+  };
+  expect_error([&] { (void)q.calibration_mode(); },
+               "Model must be prepared before entering calibration mode. Call prepare() first.");
+  expect_error([&] { (void)q.training_mode(); },
+               "Model must be prepared before entering training mode. Call prepare() first.");
+  expect_error([&] { q.finalize(); }, "Model must be prepared before finalize()");
+  expect_error([&] { q.prepare({}); }, "prepare() needs example inputs");
+  q.prepare(in);
+  expect_error([&] { q.prepare(in); },
+               "Model has already been prepared. Cannot re-prepare a prepared model.");
+  expect_error([&] { q.step(); }, "step() can only be called inside training_mode()");
+  {
+    auto t = q.training_mode();
+    expect_error([&] { (void)q.training_mode(); }, "Nested training_mode() calls are not supported");
+    WarningCollector w;
+    q.step();
+    ASSERT_EQ(w.messages().size(), 1U);
+    EXPECT_NE(w.messages()[0].find("no qat_schedule is configured"), std::string::npos);
+    EXPECT_EQ(q.step_count(), 1);
+  }
+  expect_error([&] { q.enable_observer("nope"); },
+               "Module 'nope' is not part of the prepared model");
+  // Per-module switches reach only the fake-quants owned by that module's subtree.
+  q.disable_fake_quant("fc1");
+  for (const auto& f : q.fake_quants()) EXPECT_EQ(f.fake_quant_enabled, f.module != "fc1") << f.name;
+  q.enable_fake_quant();
+  q.enable_observer("fc2");
+  for (const auto& f : q.fake_quants()) EXPECT_EQ(f.observer_enabled, f.module == "fc2") << f.name;
+}
+
+}  // namespace
