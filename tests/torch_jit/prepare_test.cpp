@@ -344,3 +344,102 @@ TEST(JitQuantizerErrors, LifecycleErrors) {
 }
 
 }  // namespace
+
+namespace {
+
+// finalize() stores every weight format as codes that dequantize to exactly the
+// fake-quantized weight of the prepared model.
+struct FormatCase {
+  const char* name;
+  const char* weight_spec;
+  at::ScalarType codes_dtype;
+  std::vector<int64_t> fc1_codes_shape;  // fc1.weight is [8, 4]
+};
+
+class JitFinalizeFormats : public ::testing::TestWithParam<FormatCase> {};
+
+TEST_P(JitFinalizeFormats, CodesDequantizeToTheFakeQuantizedWeight) {
+  const FormatCase& c = GetParam();
+  torch::jit::Module m = load_fixture("tiny_scripted.pt");
+  const at::Tensor x = fixture_inputs("tiny")[0].toTensor();
+  JitQuantizer q(m, yaml_config(std::string(kWeightOnly) + "    op_state_spec: {weight: " +
+                                c.weight_spec + "}\n"));
+  torch::jit::Module prepared = q.prepare({x});
+  at::NoGradGuard ng;
+  const at::Tensor y = prepared.forward({x}).toTensor();
+  EXPECT_GT(max_diff(y, m.forward({x}).toTensor()), 1e-6);
+  torch::jit::Module fin = q.finalize();
+  EXPECT_LT(max_diff(fin.forward({x}).toTensor(), y), 1e-5) << c.name;
+  const at::Tensor codes = fin.attr("_fq_linear_weight_codes").toTensor();
+  EXPECT_EQ(codes.scalar_type(), c.codes_dtype) << c.name;
+  EXPECT_EQ(codes.sizes().vec(), c.fc1_codes_shape) << c.name;
+  EXPECT_EQ(param(fin, "fc1", "weight").numel(), 0);
+  if (fin.hasattr("_fq_linear_weight_scale_e8m0")) {
+    const at::Tensor e8 = fin.attr("_fq_linear_weight_scale_e8m0").toTensor();
+    EXPECT_EQ(e8.scalar_type(), at::kFloat8_e8m0fnu);
+    EXPECT_TRUE(at::equal(e8.to(at::kFloat), fin.attr("_fq_linear_weight_scale").toTensor()));
+  }
+  // Reloads and runs the same in a fresh module.
+  const std::string path = ::testing::TempDir() + "/jit_format_" + c.name + ".pt";
+  fin.save(path);
+  EXPECT_TRUE(at::equal(torch::jit::load(path).forward({x}).toTensor(),
+                        fin.forward({x}).toTensor()));
+  std::remove(path.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Formats, JitFinalizeFormats,
+    ::testing::Values(
+        FormatCase{"int8", "{dtype: int8, granularity: {type: per_channel}}", at::kChar, {8, 4}},
+        FormatCase{"int8_minval",
+                   "{dtype: int8, qscheme: asymmetric, qformulation: minval, granularity: {type: "
+                   "per_channel}}",
+                   at::kChar, {8, 4}},
+        FormatCase{"int4_block", "{dtype: int4, granularity: {type: per_block, block_size: 2}}",
+                   at::kByte, {8, 2}},
+        FormatCase{"uint4_asym",
+                   "{dtype: uint4, qscheme: asymmetric, granularity: {type: per_channel}}",
+                   at::kByte, {8, 2}},
+        FormatCase{"fp8", "{dtype: float8_e4m3fn, granularity: {type: per_channel}}",
+                   at::kFloat8_e4m3fn, {8, 4}},
+        FormatCase{"fp4", "{dtype: float4_e2m1fn_x2, granularity: {type: per_block, block_size: 4}}",
+                   at::kFloat4_e2m1fn_x2, {8, 2}}),
+    [](const ::testing::TestParamInfo<FormatCase>& i) { return std::string(i.param.name); });
+
+// module_output_spec {0: null} removes the op-level output fake-quant of the
+// module's boundary; module_input_spec replaces the input one.
+TEST(JitModuleSpecs, BoundaryOverridesChangeTheNumbers) {
+  torch::jit::Module m = load_fixture("tiny_traced.pt");
+  const at::Tensor x = fixture_inputs("tiny")[0].toTensor();
+  JitQuantizer q(m, yaml_config(R"(
+quantization_config:
+  global_config: {}
+  module_name_configs:
+    fc2:
+      module_output_spec: {0: null}
+    fc1:
+      module_input_spec: {0: {dtype: uint8, qscheme: asymmetric}}
+)"));
+  torch::jit::Module prepared = q.prepare({x});
+  at::NoGradGuard ng;
+  const at::Tensor y = prepared.forward({x}).toTensor();
+  const at::Tensor w1 = param(m, "fc1", "weight"), b1 = param(m, "fc1", "bias");
+  const at::Tensor w2 = param(m, "fc2", "weight"), b2 = param(m, "fc2", "bias");
+  const at::Tensor h_f = at::relu(at::linear(x, w1, b1));
+  // uint8 asymmetric input: s = (max - min) / 255, zp = clamp(0 - round(min / s), 0, 255).
+  const double lo = std::min(x.min().item<double>(), 0.0), hi = std::max(x.max().item<double>(), 0.0);
+  const double s = (hi - lo) / 255.0;
+  const double zp = std::clamp(-std::nearbyint(lo / s), 0.0, 255.0);
+  const at::Tensor xq = (at::clamp(at::round(x / s) + zp, 0, 255) - zp) * s;
+  const at::Tensor h = fq_act(at::relu(at::linear(xq, fq_w(w1), b1)), act_scale(h_f));
+  const at::Tensor expect = at::linear(h, fq_w(w2), b2);  // no output fake-quant
+  EXPECT_LT(max_diff(y, expect), 1e-5);
+  const auto plan = q.prepared_plan();
+  int module_points = 0;
+  for (const auto& p : plan.points)
+    module_points += p.kind == coreai_opt::quantization::PointKind::kModuleInput ||
+                     p.kind == coreai_opt::quantization::PointKind::kModuleOutput;
+  EXPECT_EQ(module_points, 2);
+}
+
+}  // namespace
