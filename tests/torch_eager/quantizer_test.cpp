@@ -776,4 +776,42 @@ TEST_F(EagerTest, PreparedModelSavesAndLoads) {
   EXPECT_TRUE(torch::equal(b->forward(x), a->forward(x)));
 }
 
+TEST_F(EagerTest, TypedSetModuleTypeAndDropInsInSequential) {
+  EXPECT_EQ(cq::ModuleTypeKey<cnn::Linear>::get(), "torch.nn.modules.linear.Linear");
+  EXPECT_EQ(cq::ModuleTypeKey<cnn::ConvTranspose2dImpl>::get(),
+            "torch.nn.modules.conv.ConvTranspose2d");
+  EXPECT_EQ(cq::ModuleTypeKey<Block>::get(), "eager_test::BlockImpl");
+  auto seq = torch::nn::Sequential(cnn::Conv2d(torch::nn::Conv2dOptions(2, 4, 3)),
+                                   cnn::ConvTranspose2d(4, 2, 3), torch::nn::Flatten(),
+                                   cnn::Linear(2 * 6 * 6, 8), Block());
+  cq::ModuleQuantizerConfig w4;
+  w4.op_input_spec.clear();
+  w4.op_output_spec.clear();
+  w4.op_state_spec = {
+      {"weight", cq::QuantizationSpec(coreai_opt::DType::kInt4, cq::PerChannelGranularity())}};
+  QuantizerConfig cfg = cq::eager_config();
+  cfg.set_module_type<cnn::Linear>(w4);
+  cfg.set_module_type<torch::nn::Conv2d>(std::nullopt);
+  cfg.set_module_type<Block>(std::nullopt);
+  Quantizer q(seq.ptr(), cfg);
+  const at::Tensor x = torch::randn({1, 2, 6, 6});
+  q.prepare([&] { seq->forward(torch::randn({1, 2, 6, 6})); });
+  auto plan = q.plan();
+  std::vector<std::string> got;
+  for (const auto& p : plan.points) got.push_back(p.module + " " + p.kind + " " + p.rule);
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "1 op_state global_config > op_*_spec",
+                     "3 op_state module_type_configs[\"torch.nn.modules.linear.Linear\"] > op_*_spec",
+                     "1 op_input global_config > op_*_spec",
+                     "1 op_output global_config > op_*_spec"}));
+  EXPECT_EQ(plan.points[1].spec->dtype, coreai_opt::DType::kInt4);
+  auto* lin = seq[3]->as<cnn::LinearImpl>();
+  EXPECT_TRUE(lin->input_quantizer().is_empty());
+  auto* ct = seq[1]->as<cnn::ConvTranspose2dImpl>();
+  EXPECT_FALSE(ct->output_quantizer().is_empty());
+  torch::NoGradGuard g;
+  const at::Tensor y = seq->forward(x);  // Sequential calls the drop-ins' forward
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{1, 4}));
+}
+
 }  // namespace eager_test
