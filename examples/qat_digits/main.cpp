@@ -8,6 +8,9 @@
 //
 // --short trains fewer epochs (the test); --check exits with status 1 unless
 // W8A8 PTQ is within 1 point of float and W4 QAT within 2 points.
+#include <coreai_opt/quantization/quantizer.h>
+#include <coreai_opt/torch/nn.h>
+#include <coreai_opt/warnings.h>
 #include <torch/torch.h>
 #include <zlib.h>
 
@@ -22,10 +25,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <coreai_opt/quantization/quantizer.h>
-#include <coreai_opt/torch/nn.h>
-#include <coreai_opt/warnings.h>
 
 namespace cq = coreai_opt::quantization;
 namespace cnn = coreai_opt::nn;
@@ -206,8 +205,8 @@ int main(int argc, char** argv) {
     }
     auto report = q.finalize();
     acc[name + " PTQ"] = accuracy(ptq, data);
-    rows.push_back({name + " PTQ", acc[name + " PTQ"], report.parameter_bytes_after,
-                    seconds_since(t0)});
+    rows.push_back(
+        {name + " PTQ", acc[name + " PTQ"], report.parameter_bytes_after, seconds_since(t0)});
 
     // QAT from the float weights: the optimizer is built after prepare().
     t0 = std::chrono::steady_clock::now();
@@ -228,8 +227,8 @@ int main(int argc, char** argv) {
     }
     auto qat_report = qq.finalize();
     acc[name + " QAT"] = accuracy(qat, data);
-    rows.push_back({name + " QAT", acc[name + " QAT"], qat_report.parameter_bytes_after,
-                    seconds_since(t0)});
+    rows.push_back(
+        {name + " QAT", acc[name + " QAT"], qat_report.parameter_bytes_after, seconds_since(t0)});
   }
 
   std::printf("%-22s %9s %12s %8s\n", "config", "accuracy", "param bytes", "time s");

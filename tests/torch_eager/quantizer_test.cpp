@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <functional>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "coreai_opt/errors.h"
@@ -26,7 +26,8 @@ using cq::Quantizer;
 using cq::QuantizerConfig;
 
 QuantizerConfig yaml(const std::string& body) {
-  return QuantizerConfig::from_yaml_string("quantization_config:\n  execution_mode: eager\n" + body);
+  return QuantizerConfig::from_yaml_string("quantization_config:\n  execution_mode: eager\n" +
+                                           body);
 }
 
 const char* kWeightOnly =
@@ -205,22 +206,21 @@ TEST_F(EagerTest, PlainLinearWeightsAreFakeQuantizedAndTrainedThroughSte) {
   EXPECT_TRUE(torch::allclose(net->fc1->weight, ref_int8_per_channel(w0), 0, 1e-7));
   EXPECT_FALSE(torch::equal(net->fc1->weight, w0));
   EXPECT_TRUE(has_child(*net->fc1, "weight_fake_quant"));
-  const at::Tensor expected_h =
-      at::relu(at::linear(x, ref_int8_per_channel(w0), net->fc1->bias));
+  const at::Tensor expected_h = at::relu(at::linear(x, ref_int8_per_channel(w0), net->fc1->bias));
   {
     torch::NoGradGuard g;
-    EXPECT_TRUE(torch::allclose(net->fc1(x), at::linear(x, ref_int8_per_channel(w0),
-                                                         net->fc1->bias), 1e-6, 1e-6));
-    EXPECT_TRUE(torch::allclose(net->fc2(expected_h),
-                                at::linear(expected_h, ref_int8_per_channel(params["enc.2.weight"]),
-                                           net->fc2->bias), 1e-6, 1e-6));
+    EXPECT_TRUE(torch::allclose(
+        net->fc1(x), at::linear(x, ref_int8_per_channel(w0), net->fc1->bias), 1e-6, 1e-6));
+    EXPECT_TRUE(torch::allclose(
+        net->fc2(expected_h),
+        at::linear(expected_h, ref_int8_per_channel(params["enc.2.weight"]), net->fc2->bias), 1e-6,
+        1e-6));
   }
 
   // Straight-through gradient: d(sum(fc1(x)))/dW = 1^T x, zero where the code clipped.
   auto guard = q.training_mode();
   net->fc1(x).sum().backward();
-  const at::Tensor expected_grad =
-      x.sum(0).unsqueeze(0).expand({16, 8}) * ref_int8_in_range(w0);
+  const at::Tensor expected_grad = x.sum(0).unsqueeze(0).expand({16, 8}) * ref_int8_in_range(w0);
   ASSERT_TRUE(master.grad().defined());
   EXPECT_TRUE(torch::allclose(master.grad(), expected_grad, 1e-6, 1e-6));
   EXPECT_LT(ref_int8_in_range(w0).sum().item<float>(), 128.f);  // +amax clips (127.5 -> 128)
@@ -298,12 +298,11 @@ TEST_F(EagerTest, CustomModuleWeightsNeedAnExplicitAxis) {
   const at::Tensor x = torch::randn({2, 8});
   {
     coreai_opt::WarningCollector warnings;
-    Quantizer q(net, yaml(
-                         "  global_config:\n"
-                         "    op_input_spec:\n"
-                         "    op_output_spec:\n"
-                         "    op_state_spec:\n"
-                         "      weight: {dtype: int8, granularity: {type: per_channel}}\n"));
+    Quantizer q(net, yaml("  global_config:\n"
+                          "    op_input_spec:\n"
+                          "    op_output_spec:\n"
+                          "    op_state_spec:\n"
+                          "      weight: {dtype: int8, granularity: {type: per_channel}}\n"));
     q.prepare([&] { net->forward(x); });
     ASSERT_EQ(q.skipped().size(), 1u);
     EXPECT_EQ(q.skipped()[0].module, "block");
@@ -311,7 +310,8 @@ TEST_F(EagerTest, CustomModuleWeightsNeedAnExplicitAxis) {
     EXPECT_EQ(q.skipped()[0].tensor, "weight");
     EXPECT_NE(q.skipped()[0].reason.find("give an explicit axis"), std::string::npos);
     bool warned = false;
-    for (const auto& m : warnings.messages()) warned |= m.find("Quantizer::skipped()") != std::string::npos;
+    for (const auto& m : warnings.messages())
+      warned |= m.find("Quantizer::skipped()") != std::string::npos;
     EXPECT_TRUE(warned);
     EXPECT_TRUE(net->block->weight.is_leaf());
   }
@@ -328,12 +328,12 @@ TEST_F(EagerTest, NonDividingBlockLeavesTheLayerInFloat) {
   Net net;
   const at::Tensor w0 = net->fc1->weight.detach().clone();
   coreai_opt::WarningCollector warnings;
-  Quantizer q(net, yaml(
-                       "  global_config:\n"
-                       "    op_input_spec:\n"
-                       "    op_output_spec:\n"
-                       "    op_state_spec:\n"
-                       "      weight: {dtype: int4, granularity: {type: per_block, block_size: 16}}\n"));
+  Quantizer q(
+      net, yaml("  global_config:\n"
+                "    op_input_spec:\n"
+                "    op_output_spec:\n"
+                "    op_state_spec:\n"
+                "      weight: {dtype: int4, granularity: {type: per_block, block_size: 16}}\n"));
   q.prepare([&] { net->forward(torch::randn({2, 8})); });
   // fc1 has 8 input channels: not divisible by 16; fc2 (16) and head (8) -> head too.
   EXPECT_TRUE(torch::equal(net->fc1->weight, w0));
@@ -361,12 +361,11 @@ TEST_F(EagerTest, SharedModuleAndConvTransposeAxis) {
   EXPECT_EQ(plan.points[0].op_name, "a.linear");
 
   auto seq = torch::nn::Sequential(torch::nn::ConvTranspose2d(3, 5, 3), torch::nn::Conv2d(5, 2, 3));
-  Quantizer qc(seq.ptr(), yaml(
-                              "  global_config:\n"
-                              "    op_input_spec:\n"
-                              "    op_output_spec:\n"
-                              "    op_state_spec:\n"
-                              "      weight: {dtype: int8, granularity: {type: per_channel}}\n"));
+  Quantizer qc(seq.ptr(), yaml("  global_config:\n"
+                               "    op_input_spec:\n"
+                               "    op_output_spec:\n"
+                               "    op_state_spec:\n"
+                               "      weight: {dtype: int8, granularity: {type: per_channel}}\n"));
   qc.prepare([&] { seq->forward(torch::randn({1, 3, 6, 6})); });
   auto* ct = seq[0]->as<torch::nn::ConvTranspose2dImpl>();
   EXPECT_EQ(child_fq(*ct, "weight_fake_quant").scale().numel(), 5);  // axis 1 = output channels
@@ -409,12 +408,12 @@ TEST_F(EagerTest, DropInLinearQuantizesInputOutputAndWeight) {
 TEST_F(EagerTest, StubConfiguredByNameAndInertUnderWeightOnly) {
   StubNet net;
   const at::Tensor x0 = torch::randn({3, 4});
-  Quantizer q(net, yaml(std::string(kWeightOnly) +
-                        "  module_name_configs:\n"
-                        "    stub:\n"
-                        "      op_input_spec:\n"
-                        "      op_output_spec:\n"
-                        "      module_input_spec: {0: {dtype: int8}}\n"));
+  Quantizer q(net,
+              yaml(std::string(kWeightOnly) + "  module_name_configs:\n"
+                                              "    stub:\n"
+                                              "      op_input_spec:\n"
+                                              "      op_output_spec:\n"
+                                              "      module_input_spec: {0: {dtype: int8}}\n"));
   q.prepare([&] { net->forward(x0); });
   ASSERT_FALSE(net->stub->quantizer().is_empty());
   const float s = net->stub->quantizer()->scale().item<float>();
@@ -523,8 +522,9 @@ TEST_F(EagerTest, ModeErrorsAndSchedule) {
       states.emplace_back(fq.observer_enabled(), fq.fake_quant_enabled());
     }
     using P = std::pair<bool, bool>;
-    EXPECT_EQ(states, (std::vector<P>{{true, false}, {true, false}, {true, true}, {false, true},
-                                      {false, true}}));
+    EXPECT_EQ(
+        states,
+        (std::vector<P>{{true, false}, {true, false}, {true, true}, {false, true}, {false, true}}));
     // Fake quant off at step 0..1 means the float weights were used.
   }
   EXPECT_FALSE(fq.observer_enabled());
@@ -538,17 +538,18 @@ TEST_F(EagerTest, EnableDisableByModule) {
   const at::Tensor x = torch::randn({2, 8});
   q.prepare([&] { net->forward(x); });
   torch::nn::Linear stranger(2, 2);
-  EXPECT_NE(error_of([&] { q.disable_fake_quant(stranger.get()); })
-                .find("not part of the prepared model"),
+  EXPECT_NE(error_of([&] {
+              q.disable_fake_quant(stranger.get());
+            }).find("not part of the prepared model"),
             std::string::npos);
   q.disable_fake_quant(net->enc.get());
   auto params = net->named_parameters();
   EXPECT_TRUE(torch::equal(net->fc1->weight, params["enc.0.weight"]));
-  EXPECT_TRUE(torch::allclose(net->head->weight, ref_int8_per_channel(params["head.weight"].detach()),
-                              0, 1e-7));
+  EXPECT_TRUE(torch::allclose(net->head->weight,
+                              ref_int8_per_channel(params["head.weight"].detach()), 0, 1e-7));
   q.enable_fake_quant();
-  EXPECT_TRUE(torch::allclose(net->fc1->weight, ref_int8_per_channel(params["enc.0.weight"].detach()),
-                              0, 1e-7));
+  EXPECT_TRUE(torch::allclose(net->fc1->weight,
+                              ref_int8_per_channel(params["enc.0.weight"].detach()), 0, 1e-7));
   {
     auto c = q.calibration_mode();
     EXPECT_FALSE(net->is_training());
@@ -571,8 +572,8 @@ TEST_F(EagerTest, FinalizeStoresQuantizedValuesAndReportsBytes) {
   EXPECT_EQ(report.weights[0].quantized_bytes, 16 * 8 + 16 * 4);  // codes + scales
   // Parameters: 16*8+16 + 8*16+8 + 4*8+4 floats.
   EXPECT_EQ(report.parameter_bytes_before, (128 + 16 + 128 + 8 + 32 + 4) * 4);
-  EXPECT_EQ(report.parameter_bytes_after,
-            report.parameter_bytes_before - (512 - 192) - (512 - (128 + 8 * 4)) - (128 - (32 + 16)));
+  EXPECT_EQ(report.parameter_bytes_after, report.parameter_bytes_before - (512 - 192) -
+                                              (512 - (128 + 8 * 4)) - (128 - (32 + 16)));
   auto params = net->named_parameters();
   EXPECT_TRUE(params["enc.0.weight"].is_same(net->fc1->weight));
   EXPECT_TRUE(net->fc1->weight.is_leaf());
@@ -620,8 +621,8 @@ TEST_F(EagerTest, PlanJsonShape) {
   EXPECT_EQ(p2["rule"], "module_name_configs[\"head\"] > op_*_spec");
   bool unmatched = false;
   for (const auto& w : j["warnings"]) {
-    unmatched |= w.get<std::string>().find("module_name_configs[\"nothing_here\"]") !=
-                 std::string::npos;
+    unmatched |=
+        w.get<std::string>().find("module_name_configs[\"nothing_here\"]") != std::string::npos;
   }
   EXPECT_TRUE(unmatched);
   EXPECT_NE(plan.format_table().find("enc.0.linear [linear]"), std::string::npos);
@@ -629,12 +630,12 @@ TEST_F(EagerTest, PlanJsonShape) {
 
 TEST_F(EagerTest, Mxfp4WeightsLandOnTheFp4Grid) {
   auto lin = torch::nn::Linear(64, 4);
-  Quantizer q(lin, yaml(
-                       "  global_config:\n"
-                       "    op_input_spec:\n"
-                       "    op_output_spec:\n"
-                       "    op_state_spec:\n"
-                       "      weight: {dtype: float4_e2m1fn_x2, granularity: {type: per_block, block_size: 32}}\n"));
+  Quantizer q(lin, yaml("  global_config:\n"
+                        "    op_input_spec:\n"
+                        "    op_output_spec:\n"
+                        "    op_state_spec:\n"
+                        "      weight: {dtype: float4_e2m1fn_x2, granularity: {type: per_block, "
+                        "block_size: 32}}\n"));
   q.prepare([&] { lin->forward(torch::randn({2, 64})); });
   const at::Tensor s = child_fq(*lin, "weight_fake_quant").scale();
   ASSERT_EQ(s.numel(), 8);
@@ -701,16 +702,17 @@ TORCH_MODULE(GainBlock);
 TEST_F(EagerTest, UserModuleVectorsAreNotQuantized) {
   GainBlock block;
   const at::Tensor g0 = block->gain.detach().clone();
-  Quantizer q(block, yaml(
-                         "  global_config:\n"
-                         "    op_input_spec:\n"
-                         "    op_output_spec:\n"
-                         "    op_state_spec: {\"*\": {dtype: int8, granularity: {type: per_channel, axis: 0}}}\n"));
+  Quantizer q(block, yaml("  global_config:\n"
+                          "    op_input_spec:\n"
+                          "    op_output_spec:\n"
+                          "    op_state_spec: {\"*\": {dtype: int8, granularity: {type: "
+                          "per_channel, axis: 0}}}\n"));
   auto before = q.plan();
   ASSERT_EQ(before.points.size(), 1u);
   EXPECT_EQ(before.points[0].tensor, "weight");
   bool functional_note = false;
-  for (const auto& w : before.warnings) functional_note |= w.find("pass run_example") != std::string::npos;
+  for (const auto& w : before.warnings)
+    functional_note |= w.find("pass run_example") != std::string::npos;
   EXPECT_TRUE(functional_note);
   q.prepare([&] { block->forward(torch::randn({2, 8})); });
   EXPECT_TRUE(torch::equal(block->gain, g0));
@@ -799,11 +801,11 @@ TEST_F(EagerTest, TypedSetModuleTypeAndDropInsInSequential) {
   auto plan = q.plan();
   std::vector<std::string> got;
   for (const auto& p : plan.points) got.push_back(p.module + " " + p.kind + " " + p.rule);
-  EXPECT_EQ(got, (std::vector<std::string>{
-                     "1 op_state global_config > op_*_spec",
-                     "3 op_state module_type_configs[\"torch.nn.modules.linear.Linear\"] > op_*_spec",
-                     "1 op_input global_config > op_*_spec",
-                     "1 op_output global_config > op_*_spec"}));
+  EXPECT_EQ(got,
+            (std::vector<std::string>{
+                "1 op_state global_config > op_*_spec",
+                "3 op_state module_type_configs[\"torch.nn.modules.linear.Linear\"] > op_*_spec",
+                "1 op_input global_config > op_*_spec", "1 op_output global_config > op_*_spec"}));
   EXPECT_EQ(plan.points[1].spec->dtype, coreai_opt::DType::kInt4);
   auto* lin = seq[3]->as<cnn::LinearImpl>();
   EXPECT_TRUE(lin->input_quantizer().is_empty());

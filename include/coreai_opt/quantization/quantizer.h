@@ -118,10 +118,12 @@ class Quantizer {
   /// (InvalidArgumentError naming the fix otherwise); op_input_spec /
   /// op_output_spec keys must be indices or "*" (UnsupportedError, as in the
   /// reference); preserved_attributes warns and is ignored.
-  explicit Quantizer(std::shared_ptr<torch::nn::Module> model, QuantizerConfig config = eager_config());
+  explicit Quantizer(std::shared_ptr<torch::nn::Module> model,
+                     QuantizerConfig config = eager_config());
   /// Same for a module holder (`Net model; Quantizer q(model, cfg);`).
   template <class M>
-  explicit Quantizer(const torch::nn::ModuleHolder<M>& model, QuantizerConfig config = eager_config())
+  explicit Quantizer(const torch::nn::ModuleHolder<M>& model,
+                     QuantizerConfig config = eager_config())
       : Quantizer(std::static_pointer_cast<torch::nn::Module>(model.ptr()), std::move(config)) {}
   ~Quantizer();
   Quantizer(Quantizer&&) noexcept;

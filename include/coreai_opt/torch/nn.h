@@ -92,14 +92,14 @@ class LinearImpl : public torch::nn::LinearImpl, public QuantizedModule {
 };
 TORCH_MODULE(Linear);
 
-#define COREAI_OPT_DECLARE_CONV(Name, op, key)                                   \
-  class Name##Impl : public torch::nn::Name##Impl, public QuantizedModule {     \
-   public:                                                                       \
-    using torch::nn::Name##Impl::Name##Impl;                                     \
-    at::Tensor forward(const at::Tensor& input);                                 \
-    const char* op_type() const override { return op; }                          \
-    const char* type_key() const override { return key; }                        \
-  };                                                                             \
+#define COREAI_OPT_DECLARE_CONV(Name, op, key)                              \
+  class Name##Impl : public torch::nn::Name##Impl, public QuantizedModule { \
+   public:                                                                  \
+    using torch::nn::Name##Impl::Name##Impl;                                \
+    at::Tensor forward(const at::Tensor& input);                            \
+    const char* op_type() const override { return op; }                     \
+    const char* type_key() const override { return key; }                   \
+  };                                                                        \
   TORCH_MODULE(Name)
 
 /// torch::nn::Conv1d / Conv2d / Conv3d with quantizable input and output.
@@ -108,18 +108,18 @@ COREAI_OPT_DECLARE_CONV(Conv2d, "conv2d", "torch.nn.modules.conv.Conv2d");
 COREAI_OPT_DECLARE_CONV(Conv3d, "conv3d", "torch.nn.modules.conv.Conv3d");
 #undef COREAI_OPT_DECLARE_CONV
 
-#define COREAI_OPT_DECLARE_CONV_TRANSPOSE(Name, op, key)                           \
-  class Name##Impl : public torch::nn::Name##Impl, public QuantizedModule {       \
-   public:                                                                         \
-    using torch::nn::Name##Impl::Name##Impl;                                       \
-    at::Tensor forward(const at::Tensor& input,                                    \
+#define COREAI_OPT_DECLARE_CONV_TRANSPOSE(Name, op, key)                                  \
+  class Name##Impl : public torch::nn::Name##Impl, public QuantizedModule {               \
+   public:                                                                                \
+    using torch::nn::Name##Impl::Name##Impl;                                              \
+    at::Tensor forward(const at::Tensor& input,                                           \
                        const std::optional<at::IntArrayRef>& output_size = std::nullopt); \
-    const char* op_type() const override { return op; }                            \
-    const char* type_key() const override { return key; }                           \
-                                                                                   \
-   protected:                                                                      \
-    FORWARD_HAS_DEFAULT_ARGS({1, torch::nn::AnyValue(std::optional<at::IntArrayRef>())}) \
-  };                                                                               \
+    const char* op_type() const override { return op; }                                   \
+    const char* type_key() const override { return key; }                                 \
+                                                                                          \
+   protected:                                                                             \
+    FORWARD_HAS_DEFAULT_ARGS({1, torch::nn::AnyValue(std::optional<at::IntArrayRef>())})  \
+  };                                                                                      \
   TORCH_MODULE(Name)
 
 /// torch::nn::ConvTranspose1d / 2d / 3d with quantizable input and output.
@@ -191,9 +191,9 @@ namespace quantization {
 // The drop-ins are configured with the type keys of the torch::nn modules they
 // replace, so `set_module_type<coreai_opt::nn::Linear>()` and
 // `set_module_type<torch::nn::Linear>()` write the same key.
-#define COREAI_OPT_DROP_IN_TYPE_KEY(Name)                                       \
-  template <>                                                                   \
-  struct ModuleTypeKey<coreai_opt::nn::Name##Impl, void> {                     \
+#define COREAI_OPT_DROP_IN_TYPE_KEY(Name)                                            \
+  template <>                                                                        \
+  struct ModuleTypeKey<coreai_opt::nn::Name##Impl, void> {                           \
     static std::string get() { return ModuleTypeKey<torch::nn::Name##Impl>::get(); } \
   };
 COREAI_OPT_DROP_IN_TYPE_KEY(Linear)

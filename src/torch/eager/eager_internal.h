@@ -66,8 +66,8 @@ struct EagerWeight : std::enable_shared_from_this<EagerWeight> {
 
 /// A functional-helper op of a prepared model.
 struct FunctionalOp {
-  std::string name;  ///< `block.add_1`
-  std::string base;  ///< `add`
+  std::string name;                                ///< `block.add_1`
+  std::string base;                                ///< `add`
   std::vector<quantization::FakeQuantize> inputs;  ///< per input index; null = none
   quantization::FakeQuantize output{nullptr};
 };

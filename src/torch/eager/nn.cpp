@@ -184,9 +184,9 @@ namespace nn {
 
 QuantizedModule::~QuantizedModule() = default;
 
-void QuantizedModule::attach_quantizers_(quantization::FakeQuantize input,
-                                         quantization::FakeQuantize output,
-                                         std::vector<std::shared_ptr<detail::EagerWeight>> weights) {
+void QuantizedModule::attach_quantizers_(
+    quantization::FakeQuantize input, quantization::FakeQuantize output,
+    std::vector<std::shared_ptr<detail::EagerWeight>> weights) {
   input_ = std::move(input);
   output_ = std::move(output);
   weights_ = std::move(weights);
@@ -213,9 +213,9 @@ at::Tensor LinearImpl::forward(const at::Tensor& input) {
   return quantize_output(torch::nn::LinearImpl::forward(quantize_input(input)));
 }
 
-#define COREAI_OPT_DEFINE_CONV(Name)                                            \
-  at::Tensor Name##Impl::forward(const at::Tensor& input) {                     \
-    refresh_stale_weights();                                                    \
+#define COREAI_OPT_DEFINE_CONV(Name)                                               \
+  at::Tensor Name##Impl::forward(const at::Tensor& input) {                        \
+    refresh_stale_weights();                                                       \
     return quantize_output(torch::nn::Name##Impl::forward(quantize_input(input))); \
   }
 COREAI_OPT_DEFINE_CONV(Conv1d)
@@ -223,12 +223,11 @@ COREAI_OPT_DEFINE_CONV(Conv2d)
 COREAI_OPT_DEFINE_CONV(Conv3d)
 #undef COREAI_OPT_DEFINE_CONV
 
-#define COREAI_OPT_DEFINE_CONV_TRANSPOSE(Name)                                   \
-  at::Tensor Name##Impl::forward(const at::Tensor& input,                        \
-                                 const std::optional<at::IntArrayRef>& output_size) { \
-    refresh_stale_weights();                                                     \
-    return quantize_output(                                                      \
-        torch::nn::Name##Impl::forward(quantize_input(input), output_size));     \
+#define COREAI_OPT_DEFINE_CONV_TRANSPOSE(Name)                                                  \
+  at::Tensor Name##Impl::forward(const at::Tensor& input,                                       \
+                                 const std::optional<at::IntArrayRef>& output_size) {           \
+    refresh_stale_weights();                                                                    \
+    return quantize_output(torch::nn::Name##Impl::forward(quantize_input(input), output_size)); \
   }
 COREAI_OPT_DEFINE_CONV_TRANSPOSE(ConvTranspose1d)
 COREAI_OPT_DEFINE_CONV_TRANSPOSE(ConvTranspose2d)
@@ -273,12 +272,13 @@ at::Tensor run_op(torch::nn::Module& caller, const char* base, std::vector<std::
   if (table->cursor >= table->ops.size()) table->cursor = 0;
   detail::FunctionalOp& op = table->ops[table->cursor];
   if (op.base != base || op.inputs.size() != inputs.size()) {
-    const std::string expected = op.name + " (" + op.base + ", " +
-                                 std::to_string(op.inputs.size()) + " inputs)";
+    const std::string expected =
+        op.name + " (" + op.base + ", " + std::to_string(op.inputs.size()) + " inputs)";
     table->cursor = 0;
     throw Error("coreai_opt: functional op " + std::string(base) + " with " +
                 std::to_string(inputs.size()) + " inputs was called where prepare() recorded " +
-                expected + ". A module must call its coreai_opt::nn::functional ops in the "
+                expected +
+                ". A module must call its coreai_opt::nn::functional ops in the "
                 "same order in every forward pass as in prepare()'s example forward.");
   }
   ++table->cursor;

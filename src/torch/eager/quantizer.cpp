@@ -186,7 +186,9 @@ struct Analysis {
   std::optional<Resolution> resolution;
 };
 
-std::string key_text(const TensorKey& key) { return key.is_index() ? std::to_string(key.index()) : "\"" + key.name() + "\""; }
+std::string key_text(const TensorKey& key) {
+  return key.is_index() ? std::to_string(key.index()) : "\"" + key.name() + "\"";
+}
 
 // The key of `map` that a lookup of index `i` finds (exact, else "*").
 std::string matched_index_key(const SpecMap& map, std::int64_t i) {
@@ -343,7 +345,8 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
     if (spec && (primary->kind == ModuleKind::kBuiltin || primary->kind == ModuleKind::kStub)) {
       add_skipped(a, pt.plan.kind, *primary, local, pt.plan.rule,
                   "eager mode quantizes the weights of Linear, Conv, ConvTranspose and Embedding "
-                  "modules and of user modules, not of " + primary->type);
+                  "modules and of user modules, not of " +
+                      primary->type);
       continue;
     }
     if (primary->kind == ModuleKind::kBuiltin || primary->kind == ModuleKind::kStub) continue;
@@ -419,8 +422,8 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
       pt.plan.tensor = "0";
       if (const auto* s = lookup(mc.module_input_spec, 0)) {
         pt.plan.kind = "module_input";
-        pt.plan.rule = mr.rule() + " > module_input_spec[" +
-                       matched_index_key(mc.module_input_spec, 0) + "]";
+        pt.plan.rule =
+            mr.rule() + " > module_input_spec[" + matched_index_key(mc.module_input_spec, 0) + "]";
         pt.plan.spec = *s;
       } else if (const auto* s2 = lookup(mc.module_output_spec, 0)) {
         pt.plan.kind = "module_output";
@@ -443,15 +446,13 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
       for (const auto& [key, spec] : mc.module_input_spec) {
         if (spec) {
           add_skipped(a, "module_input", m, key_text(key),
-                      mr.rule() + " > module_input_spec[" + key_text(key) + "]",
-                      kBoundaryReason);
+                      mr.rule() + " > module_input_spec[" + key_text(key) + "]", kBoundaryReason);
         }
       }
       for (const auto& [key, spec] : mc.module_output_spec) {
         if (spec) {
           add_skipped(a, "module_output", m, key_text(key),
-                      mr.rule() + " > module_output_spec[" + key_text(key) + "]",
-                      kBoundaryReason);
+                      mr.rule() + " > module_output_spec[" + key_text(key) + "]", kBoundaryReason);
         }
       }
     }
@@ -463,7 +464,8 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
         add_skipped(a, "op_input", m, "0", op.provenance(), skip_reason_plain_op(m));
       }
       const auto* out = lookup(op.config->op_output_spec, 0);
-      if (out && *out) add_skipped(a, "op_output", m, "0", op.provenance(), skip_reason_plain_op(m));
+      if (out && *out)
+        add_skipped(a, "op_output", m, "0", op.provenance(), skip_reason_plain_op(m));
     }
   }
 
@@ -557,8 +559,8 @@ std::string QuantizationPlan::to_json(int indent) const {
     o["module"] = p.module;
     o["module_type"] = p.module_type;
     o["tensor"] = p.tensor;
-    o["spec"] = p.spec ? nlohmann::ordered_json::parse(spec_to_json(*p.spec))
-                       : nlohmann::ordered_json();
+    o["spec"] =
+        p.spec ? nlohmann::ordered_json::parse(spec_to_json(*p.spec)) : nlohmann::ordered_json();
     o["rule"] = p.rule;
     j["points"].push_back(std::move(o));
   }
@@ -569,7 +571,8 @@ std::string QuantizationPlan::to_json(int indent) const {
 std::string QuantizationPlan::format_table() const {
   std::ostringstream os;
   os << "execution_mode: " << quantization::to_string(execution_mode) << "\n";
-  os << "kind           module / op                       tensor  spec                        rule\n";
+  os << "kind           module / op                       tensor  spec                        "
+        "rule\n";
   for (const auto& p : points) {
     std::string where = p.module.empty() ? "<root>" : p.module;
     if (p.op_name) where = *p.op_name + " [" + p.op_type.value_or("?") + "]";
@@ -689,7 +692,8 @@ Quantizer::Quantizer(std::shared_ptr<torch::nn::Module> model, QuantizerConfig c
       if (!bad.empty()) {
         throw UnsupportedError(
             "Only integer indices or '*' are supported for op_input_spec and op_output_spec "
-            "currently. Got {" + bad + "}");
+            "currently. Got {" +
+            bad + "}");
       }
     }
   };
@@ -768,8 +772,9 @@ std::shared_ptr<torch::nn::Module> Quantizer::prepare(const std::function<void()
     return s.model;
   }
   if (!run_example) {
-    throw InvalidArgumentError("prepare() needs run_example: a function running one forward "
-                               "pass of the model on example inputs");
+    throw InvalidArgumentError(
+        "prepare() needs run_example: a function running one forward "
+        "pass of the model on example inputs");
   }
   Analysis a = analyze(s.model, s.config, trace_forward(*s.model, run_example));
 
@@ -1033,17 +1038,19 @@ void Quantizer::step() {
   }
   if (any_grad && !any_changed && !s.warned_unchanged) {
     s.warned_unchanged = true;
-    warn("step(): no quantized float weight changed since the last refresh although they have "
-         "gradients. Build the optimizer from model->parameters() after prepare() (prepare "
-         "registers new float weight tensors) and call step() after optimizer.step().");
+    warn(
+        "step(): no quantized float weight changed since the last refresh although they have "
+        "gradients. Build the optimizer from model->parameters() after prepare() (prepare "
+        "registers new float weight tensors) and call step() after optimizer.step().");
   }
   ++s.steps;
   if (s.any_schedule()) {
     s.apply_schedule();
   } else if (!s.warned_no_schedule) {
     s.warned_no_schedule = true;
-    warn("step() was called but no qat_schedule is configured; observers and fake "
-         "quantization stay as they are (step() still refreshes the fake-quantized weights)");
+    warn(
+        "step() was called but no qat_schedule is configured; observers and fake "
+        "quantization stay as they are (step() still refreshes the fake-quantized weights)");
   }
   s.refresh();
 }
@@ -1181,7 +1188,8 @@ std::vector<ModuleContext> module_stack_of(const std::string& path,
   return stack;
 }
 
-ModuleInfo build_module_info(const std::string& path, const std::map<std::string, std::string>& types,
+ModuleInfo build_module_info(const std::string& path,
+                             const std::map<std::string, std::string>& types,
                              const std::map<std::string, std::vector<std::string>>& children,
                              const std::map<std::string, std::vector<OpInfo>>& ops) {
   ModuleInfo info;
@@ -1189,7 +1197,8 @@ ModuleInfo build_module_info(const std::string& path, const std::map<std::string
   info.module_type = types.at(path);
   if (auto it = ops.find(path); it != ops.end()) info.ops = it->second;
   if (auto it = children.find(path); it != children.end()) {
-    for (const auto& c : it->second) info.child_modules.push_back(build_module_info(c, types, children, ops));
+    for (const auto& c : it->second)
+      info.child_modules.push_back(build_module_info(c, types, children, ops));
   }
   return info;
 }
