@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
 
@@ -440,6 +441,44 @@ quantization_config:
     module_points += p.kind == coreai_opt::quantization::PointKind::kModuleInput ||
                      p.kind == coreai_opt::quantization::PointKind::kModuleOutput;
   EXPECT_EQ(module_points, 2);
+}
+
+}  // namespace
+
+namespace {
+
+// Writes finalized Net models (W8A8 with int4 per-block weights in the encoder)
+// and their outputs for the plain-program and Python loaders (tests/torch_jit/
+// CMakeLists.txt). Also checks the whole Net: scripted and traced prepared models
+// compute the same, and finalize shrinks the parameters.
+TEST(JitExport, WriteModels) {
+  const auto in = fixture_inputs("net");
+  const std::string dir = COREAI_OPT_JIT_EXPORT;
+  std::filesystem::create_directories(dir);
+  const char* yaml = R"(
+quantization_config:
+  global_config: {}
+  module_name_configs:
+    "encoder":
+      op_state_spec: {weight: {dtype: int4, granularity: {type: per_block, block_size: 8}}}
+)";
+  std::map<std::string, at::Tensor> prepared_out;
+  for (const char* kind : {"scripted", "traced"}) {
+    JitQuantizer q(load_fixture(std::string("net_") + kind + ".pt"), yaml_config(yaml));
+    torch::jit::Module prepared = q.prepare(in);
+    at::NoGradGuard ng;
+    prepared_out[kind] = out_tensor(prepared.forward(in));
+    torch::jit::Module fin = q.finalize();
+    const at::Tensor h = out_tensor(fin.forward(in));
+    EXPECT_LT(max_diff(h, prepared_out[kind]), 1e-4) << kind;
+    EXPECT_EQ(fin.attr("_fq_linear_weight_codes").toTensor().scalar_type(), at::kByte);  // packed
+    EXPECT_LT(q.parameter_bytes_after(), q.parameter_bytes_before());
+    fin.save(dir + "/net_" + kind + "_final.pt");
+    torch::jit::Module expected(c10::QualifiedName("__torch__.Expected"));
+    expected.register_buffer("output", h);
+    expected.save(dir + "/net_" + kind + "_expected.pt");
+  }
+  EXPECT_LT(max_diff(prepared_out["scripted"], prepared_out["traced"]), 1e-5);
 }
 
 }  // namespace

@@ -308,11 +308,26 @@ class Annotator {
         }
       }
       const auto* found = lookup(c.op_output_spec, TensorKey(std::int64_t{0}));
-      if (shared_observer && group) {
-        if (ann_.value_fq.count(out) == 0) ann_.value_fq[out] = *group;
+      // flatten and mean change the rank: their output joins the input's
+      // per-tensor fake-quant through a view of the input's rank.
+      std::optional<std::int64_t> in_rank, out_rank;
+      if (auto it = probe_.find(key.inputs.front().value); it != probe_.end()) in_rank = it->second.dim();
+      if (auto it = probe_.find(out); it != probe_.end()) out_rank = it->second.dim();
+      const bool rank_changes = in_rank && out_rank && *in_rank != *out_rank;
+      if (shared_observer && group &&
+          (!rank_changes || ann_.fqs[*group].spec.granularity.type ==
+                                quantization::GranularityType::kPerTensor)) {
+        if (ann_.value_fq.count(out) == 0) {
+          ann_.value_fq[out] = *group;
+          if (rank_changes) ann_.adapt_rank[out] = *in_rank;
+        }
         add_point(op_point(PointKind::kOpOutput, key, "0",
                            rule + " (shares " + ann_.fqs[*group].name + ")"),
                   *group);
+      } else if (shared_observer && group) {
+        warn("the output of " + key.name + " has another rank than its input, so it cannot share "
+             "the input's " + std::string(quantization::to_string(ann_.fqs[*group].spec.granularity.type)) +
+             " fake-quant " + ann_.fqs[*group].name + "; it is left unquantized");
       } else if (consumer_fq) {
         ann_.value_fq[out] = *consumer_fq;
         add_point(op_point(PointKind::kOpOutput, key, "0",

@@ -61,6 +61,9 @@ struct Annotation {
   std::map<UseKey, const Value*> use_value;               ///< the raw value of each use
   std::map<UseKey, std::optional<std::size_t>> input_override;  ///< module_input_spec
   std::map<std::size_t, std::vector<std::pair<Node*, std::size_t>>> state_uses;  ///< weight fq -> uses
+  /// Output fake-quants applied through a view of another rank (the rank of the
+  /// tensors the fake-quant was first used on; per-tensor only).
+  std::map<const Value*, std::int64_t> adapt_rank;
 };
 
 /// Annotates `a` (the inlined graph of `root`) under `config`. `probe` (may be

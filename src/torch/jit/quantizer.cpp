@@ -389,8 +389,23 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
   std::set<const jd::Value*> quantized_values;
   for (const auto& [v, k] : ann.value_fq) {
     if (ann.fqs[k].skipped) continue;
-    torch::jit::Value* fqv = insert_after_producer(v, ann.fqs[k]);
-    const_cast<torch::jit::Value*>(v)->replaceAllUsesAfterNodeWith(fqv->node(), fqv);
+    auto* raw = const_cast<torch::jit::Value*>(v);
+    torch::jit::Value* fqv = nullptr;
+    if (auto ar = ann.adapt_rank.find(v); ar != ann.adapt_rank.end()) {
+      // View with the shared fake-quant's rank, quantize, view back.
+      const std::int64_t rank = probe.at(v).dim();
+      torch::jit::WithInsertPoint ip(raw->node()->next());
+      torch::jit::Value* x = raw;
+      for (std::int64_t i = rank; i < ar->second; ++i)
+        x = g.insert(c10::aten::unsqueeze, {x, c10::IValue(std::int64_t{0})});
+      if (rank > ar->second)
+        x = g.insert(c10::aten::flatten, {x, c10::IValue(std::int64_t{0}),
+                                          c10::IValue(rank - ar->second)});
+      fqv = g.insert(c10::aten::reshape_as, {jd::insert_fake_quant(g, x, ann.fqs[k]), raw});
+    } else {
+      fqv = insert_after_producer(v, ann.fqs[k]);
+    }
+    raw->replaceAllUsesAfterNodeWith(fqv->node(), fqv);
     quantized_values.insert(v);
   }
   // Input fake-quants: one call per (value, fake-quant), shared by its uses.
