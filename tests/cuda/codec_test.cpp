@@ -23,7 +23,7 @@ using testing::float_of;
 /// bits 0, 1, all ones and random: every tie and every neighbour of a tie or of a binade edge
 /// of these formats (whose decisions depend on at most the top 4 mantissa bits below the
 /// kept ones, or on exact powers of two). 8M inputs per format.
-template <class F>
+template <class F, bool kKernelEncoder = false>
 void expect_encode_matches(const MiniFloatFormat& spec) {
   std::mt19937 rng(3);
   std::size_t checked = 0;
@@ -34,7 +34,8 @@ void expect_encode_matches(const MiniFloatFormat& spec) {
         const std::uint32_t u = (se << 23) | (top << 11) | low;
         const float x = float_of(u);
         const std::uint8_t want = minifloat_encode(x, spec);
-        const std::uint8_t got = detail::soft_encode<F>(x);
+        const std::uint8_t got =
+            kKernelEncoder ? detail::encode<F>(x) : detail::soft_encode<F>(x);
         ASSERT_EQ(int{got}, int{want}) << "input " << x << " (0x" << std::hex << u << ")";
         ++checked;
       }
@@ -51,6 +52,11 @@ TEST(CudaCodec, E5M2EncodeEqualsSpecification) {
 }
 TEST(CudaCodec, E2M1EncodeEqualsSpecification) {
   expect_encode_matches<detail::E2M1>(kE2M1Format);
+}
+// The kernels' e2m1 encoder (comparisons with the grid's midpoints; the host and the device
+// compile the same code) against the specification.
+TEST(CudaCodec, E2M1KernelEncoderEqualsSpecification) {
+  expect_encode_matches<detail::E2M1, true>(kE2M1Format);
 }
 
 template <class F>

@@ -128,6 +128,17 @@ struct Divisor {
   __device__ __forceinline__ std::uint64_t div(std::uint64_t n) const {
     return (__umul64hi(n, magic) + n) >> shift;
   }
+
+  // The same with 32-bit arithmetic, exact for dividends below 2^31 (divisors then are too).
+  std::uint32_t magic32 = 1;
+  __host__ void make32() {
+    if (d >= (std::uint64_t{1} << 31)) return;
+    magic32 = static_cast<std::uint32_t>(((std::uint64_t{1} << 32) *
+                                          ((std::uint64_t{1} << shift) - d)) / d + 1);
+  }
+  __device__ __forceinline__ std::uint32_t div32(std::uint32_t n) const {
+    return (__umulhi(n, magic32) + n) >> shift;
+  }
 };
 
 // ----------------------------------------------------------------- parameter index
@@ -152,6 +163,11 @@ struct DeviceLayout {
   std::int64_t level_stride[ParamLayout::kMaxLevels] = {};
   /// Every aligned group of a thread's elements shares one parameter (run_length % N == 0).
   bool uniform = false;
+  /// 0: one parameter for the whole tensor; 1: one segment, parameter i / run_length;
+  /// 2: the general mapping with segments and levels.
+  int kind = 2;
+  /// numel < 2^31: every division runs in 32 bits.
+  bool small = false;
 
   DeviceLayout() = default;
   /// The layout for threads of `per_thread` consecutive elements.
@@ -161,18 +177,27 @@ struct DeviceLayout {
         run(static_cast<std::uint64_t>(l.run_length)),
         segment(static_cast<std::uint64_t>(l.segment_length)),
         num_levels(l.num_levels),
-        uniform(l.run_length % per_thread == 0) {
+        uniform(l.run_length % per_thread == 0),
+        small(l.numel < (std::int64_t{1} << 31)) {
     for (int i = 0; i < l.num_levels; ++i) {
       level[i] = Divisor(static_cast<std::uint64_t>(l.level_count[i]));
       level_stride[i] = l.level_param_stride[i];
+      level[i].make32();
     }
+    run.make32();
+    segment.make32();
+    if (l.num_levels == 0 && l.segment_length >= l.numel) kind = l.run_length >= l.numel ? 0 : 1;
+  }
+
+  __device__ __forceinline__ std::uint64_t divide(const Divisor& d, std::uint64_t n) const {
+    return small ? d.div32(static_cast<std::uint32_t>(n)) : d.div(n);
   }
 
   __device__ __forceinline__ std::int64_t segment_offset(std::int64_t k) const {
     std::int64_t off = 0;
     auto uk = static_cast<std::uint64_t>(k);
     for (int l = num_levels - 1; l >= 0; --l) {
-      const std::uint64_t q = level[l].div(uk);
+      const std::uint64_t q = divide(level[l], uk);
       off += static_cast<std::int64_t>(uk - q * level[l].d) * level_stride[l];
       uk = q;
     }
@@ -181,9 +206,22 @@ struct DeviceLayout {
 
   __device__ __forceinline__ ParamCursor at(std::int64_t i) const {
     ParamCursor c;
-    c.k = static_cast<std::int64_t>(segment.div(static_cast<std::uint64_t>(i)));
+    if (kind == 0) {  // one parameter, one run: no division
+      c.k = 0;
+      c.j = c.r = i;
+      c.p = 0;
+      return c;
+    }
+    if (kind == 1) {  // one segment of runs: one division
+      c.k = 0;
+      c.j = i;
+      c.p = static_cast<std::int64_t>(divide(run, static_cast<std::uint64_t>(i)));
+      c.r = i - c.p * run_length;
+      return c;
+    }
+    c.k = static_cast<std::int64_t>(divide(segment, static_cast<std::uint64_t>(i)));
     c.j = i - c.k * segment_length;
-    const auto q = static_cast<std::int64_t>(run.div(static_cast<std::uint64_t>(c.j)));
+    const auto q = static_cast<std::int64_t>(divide(run, static_cast<std::uint64_t>(c.j)));
     c.r = c.j - q * run_length;
     c.p = segment_offset(c.k) + q;
     return c;

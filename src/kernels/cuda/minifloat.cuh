@@ -115,10 +115,25 @@ COREAI_OPT_HD float soft_decode(std::uint32_t code) {
   return bits_float(out | sign);
 }
 
+/// float -> e2m1 code by comparison with the midpoints of the grid 0, 0.5, 1, 1.5, 2, 3, 4, 6
+/// (a tie goes to the even code: 0.25 -> 0, 0.75 -> 1, 1.25 -> 1, 1.75 -> 2, 2.5 -> 2,
+/// 3.5 -> 4, 5 -> 4), saturating at 6, NaN -> +0: soft_encode<E2M1> without branches.
+COREAI_OPT_HD std::uint8_t e2m1_encode(float x) {
+  if (is_nan(x)) return 0;
+  const float a = std::fabs(x);
+  const unsigned c = static_cast<unsigned>(a > 0.25f) + static_cast<unsigned>(a >= 0.75f) +
+                     static_cast<unsigned>(a > 1.25f) + static_cast<unsigned>(a >= 1.75f) +
+                     static_cast<unsigned>(a > 2.5f) + static_cast<unsigned>(a >= 3.5f) +
+                     static_cast<unsigned>(a > 5.0f);
+  return static_cast<std::uint8_t>(((float_bits(x) >> 28) & 0x8u) | c);
+}
+
 /// float -> code with the specification's bits: the conversion instruction where the
-/// target has one (sm_89+; e4m3fn and e5m2 only), else soft_encode.
+/// target has one (sm_89+; e4m3fn and e5m2 only), the comparison encoder for e2m1, else
+/// soft_encode.
 template <class F>
 COREAI_OPT_HD std::uint8_t encode(float x) {
+  if constexpr (!F::kNaN && F::kE == 2 && F::kM == 1) return e2m1_encode(x);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890 && !defined(COREAI_OPT_CUDA_SOFT_FP8)
   if constexpr (F::kNaN) {
     const __nv_fp8_interpretation_t kind = F::kIeeeSpecials ? __NV_E5M2 : __NV_E4M3;
