@@ -62,11 +62,11 @@ class QuantizedModule {
   const quantization::FakeQuantize& output_quantizer() const { return output_; }
 
   /// Used by Quantizer::prepare / finalize; not for application code.
-  void attach_quantizers_(quantization::FakeQuantize input, quantization::FakeQuantize output,
+  void attach_quantizers(quantization::FakeQuantize input, quantization::FakeQuantize output,
                           std::vector<std::shared_ptr<detail::EagerWeight>> weights);
-  void detach_input_quantizer_() { input_ = nullptr; }
-  void detach_output_quantizer_() { output_ = nullptr; }
-  void detach_weights_() { weights_.clear(); }
+  void detach_input_quantizer() { input_ = nullptr; }
+  void detach_output_quantizer() { output_ = nullptr; }
+  void detach_weights() { weights_.clear(); }
 
  protected:
   at::Tensor quantize_input(const at::Tensor& x);
@@ -154,7 +154,7 @@ class QuantStubImpl : public torch::nn::Cloneable<QuantStubImpl> {
   /// The attached fake-quant point (null holder when not quantized).
   const quantization::FakeQuantize& quantizer() const { return quantizer_; }
   /// Used by Quantizer::prepare; not for application code.
-  void attach_quantizer_(quantization::FakeQuantize fq) { quantizer_ = std::move(fq); }
+  void attach_quantizer(quantization::FakeQuantize fq) { quantizer_ = std::move(fq); }
 
  private:
   quantization::FakeQuantize quantizer_{nullptr};

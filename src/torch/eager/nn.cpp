@@ -184,7 +184,7 @@ namespace nn {
 
 QuantizedModule::~QuantizedModule() = default;
 
-void QuantizedModule::attach_quantizers_(
+void QuantizedModule::attach_quantizers(
     quantization::FakeQuantize input, quantization::FakeQuantize output,
     std::vector<std::shared_ptr<detail::EagerWeight>> weights) {
   input_ = std::move(input);

@@ -746,7 +746,7 @@ QuantizationPlan Quantizer::plan(const std::function<void()>& run_example) {
     fresh.emplace(analyze(impl_->model, impl_->config, trace_forward(*impl_->model, run_example)));
     a = &*fresh;
     if (!run_example) {
-      plan.warnings.push_back(
+      plan.warnings.emplace_back(
           "functional-helper ops (coreai_opt::nn::functional) are discovered by a forward "
           "pass: pass run_example to plan() to list them");
     }
@@ -839,7 +839,7 @@ std::shared_ptr<torch::nn::Module> Quantizer::prepare(const std::function<void()
         drop_in_io[p.host].output = fq;
         break;
       case Target::kStub:
-        dynamic_cast<nn::QuantStubImpl*>(host)->attach_quantizer_(fq);
+        dynamic_cast<nn::QuantStubImpl*>(host)->attach_quantizer(fq);
         break;
       case Target::kFunctionalInput:
       case Target::kFunctionalOutput:
@@ -851,7 +851,7 @@ std::shared_ptr<torch::nn::Module> Quantizer::prepare(const std::function<void()
     if (m.kind != ModuleKind::kDropIn) continue;
     auto* d = dynamic_cast<nn::QuantizedModule*>(m.module.get());
     const DropInIO& io = drop_in_io[m.module.get()];
-    d->attach_quantizers_(io.input, io.output, weights_of[m.module.get()]);
+    d->attach_quantizers(io.input, io.output, weights_of[m.module.get()]);
   }
   // Functional tables: one per calling module, ops in call order.
   std::vector<std::size_t> slot_of(a.calls.size());
@@ -913,13 +913,13 @@ std::shared_ptr<torch::nn::Module> Quantizer::prepare(const std::function<void()
         break;
       }
       case Target::kDropInInput:
-        dynamic_cast<nn::QuantizedModule*>(host)->detach_input_quantizer_();
+        dynamic_cast<nn::QuantizedModule*>(host)->detach_input_quantizer();
         break;
       case Target::kDropInOutput:
-        dynamic_cast<nn::QuantizedModule*>(host)->detach_output_quantizer_();
+        dynamic_cast<nn::QuantizedModule*>(host)->detach_output_quantizer();
         break;
       case Target::kStub:
-        dynamic_cast<nn::QuantStubImpl*>(host)->attach_quantizer_(nullptr);
+        dynamic_cast<nn::QuantStubImpl*>(host)->attach_quantizer(nullptr);
         break;
       case Target::kFunctionalInput:
         s.tables[p.host]->ops[slot_of[p.op_index]].inputs[p.input_index] = nullptr;
@@ -1150,7 +1150,7 @@ FinalizeReport Quantizer::finalize() {
     report.weights.push_back(std::move(r));
   }
   for (const auto& m : s.analysis->walk.modules) {
-    if (auto* d = dynamic_cast<nn::QuantizedModule*>(m.module.get())) d->detach_weights_();
+    if (auto* d = dynamic_cast<nn::QuantizedModule*>(m.module.get())) d->detach_weights();
   }
   std::vector<Impl::Live> activations;
   for (auto& l : s.live) {
