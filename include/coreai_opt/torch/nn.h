@@ -63,7 +63,7 @@ class QuantizedModule {
 
   /// Used by Quantizer::prepare / finalize; not for application code.
   void attach_quantizers(quantization::FakeQuantize input, quantization::FakeQuantize output,
-                          std::vector<std::shared_ptr<detail::EagerWeight>> weights);
+                         std::vector<std::shared_ptr<detail::EagerWeight>> weights);
   void detach_input_quantizer() { input_ = nullptr; }
   void detach_output_quantizer() { output_ = nullptr; }
   void detach_weights() { weights_.clear(); }
