@@ -184,9 +184,9 @@ namespace nn {
 
 QuantizedModule::~QuantizedModule() = default;
 
-void QuantizedModule::attach_quantizers(
-    quantization::FakeQuantize input, quantization::FakeQuantize output,
-    std::vector<std::shared_ptr<detail::EagerWeight>> weights) {
+void QuantizedModule::attach_quantizers(quantization::FakeQuantize input,
+                                        quantization::FakeQuantize output,
+                                        std::vector<std::shared_ptr<detail::EagerWeight>> weights) {
   input_ = std::move(input);
   output_ = std::move(output);
   weights_ = std::move(weights);
