@@ -16,7 +16,8 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 # ------------------------------------------------------------- Debian packages
 apt_packages=(build-essential cmake ninja-build pkg-config python3 python3-venv
   libyaml-cpp-dev nlohmann-json3-dev libfmt-dev
-  googletest libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev)
+  googletest libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev
+  zlib1g-dev)  # zlib: examples/qat_digits reads digits.csv.gz
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
