@@ -81,7 +81,7 @@ at::Tensor fake_quant_forward(const at::Tensor& x, FakeQuantizeTensors& t,
 /// (`running_min`, ..., `state`), so state_dict / torch::save keep them.
 class FakeQuantizeImpl : public torch::nn::Module {
  public:
-  FakeQuantizeImpl(FakeQuantizeConfig config, std::string what = "tensor");
+  explicit FakeQuantizeImpl(FakeQuantizeConfig config, std::string what = "tensor");
   at::Tensor forward(const at::Tensor& x);
 
   const FakeQuantizeConfig& config() const { return config_; }
