@@ -2,18 +2,17 @@
 // traced alike), the inspector, plans for the precedence cases of reference
 // §3.6-§3.8, config errors, and the coreai-opt inspect / plan commands.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
+#include <sys/wait.h>
 #include <torch/script.h>
 
 #include <array>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
-
-#include <sys/wait.h>
 
 #include "coreai_opt/errors.h"
 #include "coreai_opt/torch/inspector.h"
@@ -68,17 +67,31 @@ TEST(JitDiscovery, ScriptedAndTracedNameOpsAlike) {
   // ModuleList `layers` included) and an alias resolves to its first name.
   std::set<std::string> lines;
   for (const auto& op : s.ops()) lines.insert(op_line(op));
-  for (const char* expect :
-       {"embedding embedding emb", "linear linear encoder.layers.0.attn.q",
-        "linear_1 linear encoder.layers.0.attn.k", "linear_2 linear encoder.layers.0.attn.v",
-        "matmul matmul encoder.layers.0.attn", "softmax softmax encoder.layers.0.attn",
-        "add add encoder.layers.0.attn", "cat cat encoder.layers.0.attn",
-        "linear_3 linear encoder.layers.1.attn.q", "matmul_3 matmul encoder.layers.1.attn",
-        "linear_6 linear mlp.0", "relu relu mlp.1", "linear_7 linear mlp.2",
-        "linear_8 linear shared", "linear_9 linear shared", "add_2 add ",
-        "linear_10 linear down", "relu_1 relu ", "linear_11 linear odd",
-        "conv2d conv2d block.conv", "batch_norm batch_norm block.bn", "relu_2 relu block.relu",
-        "conv_transpose2d conv_transpose2d deconv", "mean mean ", "add_3 add "}) {
+  for (const char* expect : {"embedding embedding emb",
+                             "linear linear encoder.layers.0.attn.q",
+                             "linear_1 linear encoder.layers.0.attn.k",
+                             "linear_2 linear encoder.layers.0.attn.v",
+                             "matmul matmul encoder.layers.0.attn",
+                             "softmax softmax encoder.layers.0.attn",
+                             "add add encoder.layers.0.attn",
+                             "cat cat encoder.layers.0.attn",
+                             "linear_3 linear encoder.layers.1.attn.q",
+                             "matmul_3 matmul encoder.layers.1.attn",
+                             "linear_6 linear mlp.0",
+                             "relu relu mlp.1",
+                             "linear_7 linear mlp.2",
+                             "linear_8 linear shared",
+                             "linear_9 linear shared",
+                             "add_2 add ",
+                             "linear_10 linear down",
+                             "relu_1 relu ",
+                             "linear_11 linear odd",
+                             "conv2d conv2d block.conv",
+                             "batch_norm batch_norm block.bn",
+                             "relu_2 relu block.relu",
+                             "conv_transpose2d conv_transpose2d deconv",
+                             "mean mean ",
+                             "add_3 add "}) {
     EXPECT_EQ(lines.count(expect), 1U) << expect;
   }
 }
@@ -245,8 +258,8 @@ TEST(JitPlan, EdgesShareOneFakeQuantAndPatternsFuse) {
   const auto j = nlohmann::json::parse(p.to_json());
   EXPECT_EQ(j["execution_mode"], "graph");
   for (const auto& pt : j["points"]) {
-    for (const char* k : {"kind", "op_name", "op_type", "module", "module_type", "tensor", "spec",
-                          "rule"})
+    for (const char* k :
+         {"kind", "op_name", "op_type", "module", "module_type", "tensor", "spec", "rule"})
       EXPECT_TRUE(pt.contains(k)) << k;
   }
   EXPECT_TRUE(j["warnings"].is_array());
@@ -274,8 +287,9 @@ quantization_config:
   EXPECT_TRUE(has("module_type_configs[\"torch.nn.Linear\"] matches nothing in the model"));
   EXPECT_TRUE(has("global_config > op_type_config[\"aten.linear.default\"] matches nothing"));
   // odd has 6 input features: a block of 16 along axis 1 does not divide them.
-  EXPECT_TRUE(has("Tensor (target: weight of odd (linear_11)) incompatible with block size "
-                  "configuration"));
+  EXPECT_TRUE(
+      has("Tensor (target: weight of odd (linear_11)) incompatible with block size "
+          "configuration"));
   EXPECT_TRUE(find_point(p, PointKind::kOpState, "linear_11", "weight")->fake_quant.empty());
   EXPECT_FALSE(find_point(p, PointKind::kOpState, "linear_10", "weight")->fake_quant.empty());
 }
@@ -367,7 +381,8 @@ TEST(JitCli, InspectAndPlan) {
     f << "quantization_config:\n  global_config: {}\n  module_type_configs:\n    "
          "torch.nn.Linear: {}\n";
   }
-  const std::string table = run(cli + " plan " + fixture("net_scripted.pt") + " --config " + cfg, &rc);
+  const std::string table =
+      run(cli + " plan " + fixture("net_scripted.pt") + " --config " + cfg, &rc);
   EXPECT_EQ(rc, 0);
   EXPECT_NE(table.find("op_state   linear_6 [linear]"), std::string::npos) << table;
   EXPECT_NE(table.find("warning: module_type_configs[\"torch.nn.Linear\"] matches nothing"),
@@ -379,8 +394,9 @@ TEST(JitCli, InspectAndPlan) {
   const auto j = nlohmann::json::parse(json);
   EXPECT_EQ(j["execution_mode"], "graph");
   EXPECT_GT(j["points"].size(), 50U);
-  EXPECT_NE(run(cli + " plan " + fixture("net_traced.pt"), &rc).find("expected MODEL.pt and --config"),
-            std::string::npos);
+  EXPECT_NE(
+      run(cli + " plan " + fixture("net_traced.pt"), &rc).find("expected MODEL.pt and --config"),
+      std::string::npos);
   EXPECT_EQ(rc, 2);
   std::remove(cfg.c_str());
 }

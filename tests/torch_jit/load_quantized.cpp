@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
     args.emplace_back(inputs.attr("input" + std::to_string(i)));
   torch::NoGradGuard no_grad;
   const c10::IValue out = model.forward(args);
-  const at::Tensor h = out.isTuple() ? out.toTupleRef().elements().at(1).toTensor() : out.toTensor();
+  const at::Tensor h =
+      out.isTuple() ? out.toTupleRef().elements().at(1).toTensor() : out.toTensor();
   if (!at::allclose(h, expected.attr("output").toTensor(), 1e-5, 1e-6)) {
     std::fprintf(stderr, "output differs from the one the quantizing process computed\n");
     return 1;

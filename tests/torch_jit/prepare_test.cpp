@@ -2,6 +2,7 @@
 // Expected values are recomputed here with plain ATen ops from the reference
 // formulas (int8 symmetric: s = amax / 127.5, q = clamp(round(x / s), -128, 127)).
 #include <gtest/gtest.h>
+#include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 #include <torch/script.h>
 
@@ -32,8 +33,8 @@ using coreai_opt::testing::yaml_config;
 constexpr double kEps = 1.1920928955078125e-07;  // float32 machine epsilon: the scale floor
 
 double act_scale(const at::Tensor& t) {
-  const double amax = std::max(-std::min(t.min().item<double>(), 0.0),
-                               std::max(t.max().item<double>(), 0.0));
+  const double amax =
+      std::max(-std::min(t.min().item<double>(), 0.0), std::max(t.max().item<double>(), 0.0));
   return std::max(amax / 127.5, kEps);
 }
 at::Tensor fq_act(const at::Tensor& t, double s) {
@@ -109,8 +110,8 @@ TEST_P(JitPrepare, TinyW8A8MatchesIndependentComputation) {
   // fc1 + relu fuse: one output fake-quant after the relu, shared by fc2's input.
   auto fqs = by_name(q);
   ASSERT_EQ(fqs.size(), 5U);
-  for (const char* n : {"linear_input_0", "linear_weight", "linear_output", "linear_1_weight",
-                        "linear_1_output"})
+  for (const char* n :
+       {"linear_input_0", "linear_weight", "linear_output", "linear_1_weight", "linear_1_output"})
     EXPECT_EQ(fqs.count(n), 1U) << n;
   EXPECT_NEAR(fqs["linear_input_0"].scale.item<double>(), s_x, 1e-9);
   EXPECT_NEAR(fqs["linear_output"].scale.item<double>(), s_h, 1e-9);
@@ -327,7 +328,8 @@ TEST(JitQuantizerErrors, LifecycleErrors) {
   expect_error([&] { q.step(); }, "step() can only be called inside training_mode()");
   {
     auto t = q.training_mode();
-    expect_error([&] { (void)q.training_mode(); }, "Nested training_mode() calls are not supported");
+    expect_error([&] { (void)q.training_mode(); },
+                 "Nested training_mode() calls are not supported");
     WarningCollector w;
     q.step();
     ASSERT_EQ(w.messages().size(), 1U);
@@ -338,7 +340,8 @@ TEST(JitQuantizerErrors, LifecycleErrors) {
                "Module 'nope' is not part of the prepared model");
   // Per-module switches reach only the fake-quants owned by that module's subtree.
   q.disable_fake_quant("fc1");
-  for (const auto& f : q.fake_quants()) EXPECT_EQ(f.fake_quant_enabled, f.module != "fc1") << f.name;
+  for (const auto& f : q.fake_quants())
+    EXPECT_EQ(f.fake_quant_enabled, f.module != "fc1") << f.name;
   q.enable_fake_quant();
   q.enable_observer("fc2");
   for (const auto& f : q.fake_quants()) EXPECT_EQ(f.observer_enabled, f.module == "fc2") << f.name;
@@ -363,8 +366,8 @@ TEST_P(JitFinalizeFormats, CodesDequantizeToTheFakeQuantizedWeight) {
   const FormatCase& c = GetParam();
   torch::jit::Module m = load_fixture("tiny_scripted.pt");
   const at::Tensor x = fixture_inputs("tiny")[0].toTensor();
-  JitQuantizer q(m, yaml_config(std::string(kWeightOnly) + "    op_state_spec: {weight: " +
-                                c.weight_spec + "}\n"));
+  JitQuantizer q(m, yaml_config(std::string(kWeightOnly) +
+                                "    op_state_spec: {weight: " + c.weight_spec + "}\n"));
   torch::jit::Module prepared = q.prepare({x});
   at::NoGradGuard ng;
   const at::Tensor y = prepared.forward({x}).toTensor();
@@ -383,8 +386,8 @@ TEST_P(JitFinalizeFormats, CodesDequantizeToTheFakeQuantizedWeight) {
   // Reloads and runs the same in a fresh module.
   const std::string path = ::testing::TempDir() + "/jit_format_" + c.name + ".pt";
   fin.save(path);
-  EXPECT_TRUE(at::equal(torch::jit::load(path).forward({x}).toTensor(),
-                        fin.forward({x}).toTensor()));
+  EXPECT_TRUE(
+      at::equal(torch::jit::load(path).forward({x}).toTensor(), fin.forward({x}).toTensor()));
   std::remove(path.c_str());
 }
 
@@ -395,16 +398,24 @@ INSTANTIATE_TEST_SUITE_P(
         FormatCase{"int8_minval",
                    "{dtype: int8, qscheme: asymmetric, qformulation: minval, granularity: {type: "
                    "per_channel}}",
-                   at::kChar, {8, 4}},
-        FormatCase{"int4_block", "{dtype: int4, granularity: {type: per_block, block_size: 2}}",
-                   at::kByte, {8, 2}},
+                   at::kChar,
+                   {8, 4}},
+        FormatCase{"int4_block",
+                   "{dtype: int4, granularity: {type: per_block, block_size: 2}}",
+                   at::kByte,
+                   {8, 2}},
         FormatCase{"uint4_asym",
                    "{dtype: uint4, qscheme: asymmetric, granularity: {type: per_channel}}",
-                   at::kByte, {8, 2}},
-        FormatCase{"fp8", "{dtype: float8_e4m3fn, granularity: {type: per_channel}}",
-                   at::kFloat8_e4m3fn, {8, 4}},
-        FormatCase{"fp4", "{dtype: float4_e2m1fn_x2, granularity: {type: per_block, block_size: 4}}",
-                   at::kFloat4_e2m1fn_x2, {8, 2}}),
+                   at::kByte,
+                   {8, 2}},
+        FormatCase{"fp8",
+                   "{dtype: float8_e4m3fn, granularity: {type: per_channel}}",
+                   at::kFloat8_e4m3fn,
+                   {8, 4}},
+        FormatCase{"fp4",
+                   "{dtype: float4_e2m1fn_x2, granularity: {type: per_block, block_size: 4}}",
+                   at::kFloat4_e2m1fn_x2,
+                   {8, 2}}),
     [](const ::testing::TestParamInfo<FormatCase>& i) { return std::string(i.param.name); });
 
 // module_output_spec {0: null} removes the op-level output fake-quant of the
@@ -428,7 +439,8 @@ quantization_config:
   const at::Tensor w2 = param(m, "fc2", "weight"), b2 = param(m, "fc2", "bias");
   const at::Tensor h_f = at::relu(at::linear(x, w1, b1));
   // uint8 asymmetric input: s = (max - min) / 255, zp = clamp(0 - round(min / s), 0, 255).
-  const double lo = std::min(x.min().item<double>(), 0.0), hi = std::max(x.max().item<double>(), 0.0);
+  const double lo = std::min(x.min().item<double>(), 0.0),
+               hi = std::max(x.max().item<double>(), 0.0);
   const double s = (hi - lo) / 255.0;
   const double zp = std::clamp(-std::nearbyint(lo / s), 0.0, 255.0);
   const at::Tensor xq = (at::clamp(at::round(x / s) + zp, 0, 255) - zp) * s;
@@ -479,6 +491,56 @@ quantization_config:
     expected.save(dir + "/net_" + kind + "_expected.pt");
   }
   EXPECT_LT(max_diff(prepared_out["scripted"], prepared_out["traced"]), 1e-5);
+}
+
+}  // namespace
+
+namespace {
+
+// QAT from C++ on the whole Net: torch::optim over the prepared parameters
+// lowers the loss through every fake-quant (W8A8, BN in its QAT form).
+TEST(JitQat, NetTrainsWithTorchOptim) {
+  for (const char* kind : {"scripted", "traced"}) {
+    const auto in = fixture_inputs("net");
+    JitQuantizer q(load_fixture(std::string("net_") + kind + ".pt"), QuantizerConfig());
+    torch::jit::Module prepared = q.prepare(in);
+    std::vector<at::Tensor> params;
+    for (const auto& p : prepared.parameters()) params.push_back(p);
+    torch::optim::Adam opt(params, torch::optim::AdamOptions(1e-2));
+    auto train = q.training_mode();
+    WarningCollector warnings;  // step() without a qat_schedule warns (once)
+    double first = 0, last = 0;
+    for (int it = 0; it < 25; ++it) {
+      opt.zero_grad();
+      const c10::IValue out = prepared.forward(in);  // (h.sum() + y.mean(), h)
+      const at::Tensor loss =
+          out_tensor(out).pow(2).mean() + out.toTupleRef().elements()[0].toTensor().pow(2);
+      loss.backward();
+      if (it == 0) {
+        first = loss.item<double>();
+        for (const char* sub : {"emb", "odd", "deconv"}) {
+          const at::Tensor g = param(prepared, sub, "weight").grad();
+          ASSERT_TRUE(g.defined()) << kind << " " << sub;
+          EXPECT_GT(g.abs().sum().item<double>(), 0.0) << kind << " " << sub;
+        }
+      }
+      last = loss.item<double>();
+      opt.step();
+      q.step();
+    }
+    EXPECT_LT(last, 0.5 * first) << kind;
+    EXPECT_EQ(q.step_count(), 25);
+    EXPECT_EQ(warnings.messages().size(), 1U);
+  }
+}
+
+TEST(JitQuantizerWarnings, MissingPreservedAttribute) {
+  JitQuantizer q(load_fixture("tiny_scripted.pt"),
+                 yaml_config("quantization_config:\n  preserved_attributes: [nope]\n"));
+  WarningCollector w;
+  q.prepare(fixture_inputs("tiny"));
+  ASSERT_EQ(w.messages().size(), 1U);
+  EXPECT_EQ(w.messages()[0], "preserved attribute 'nope' not found on the model");
 }
 
 }  // namespace

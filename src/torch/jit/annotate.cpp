@@ -12,12 +12,12 @@
 
 namespace coreai_opt::jit_detail {
 
+using quantization::GraphPlanPoint;
 using quantization::lookup;
 using quantization::ModuleConfigLevel;
 using quantization::OpConfigLevel;
 using quantization::OpQuantizerConfig;
 using quantization::PointKind;
-using quantization::GraphPlanPoint;
 using quantization::QuantizationSpec;
 using quantization::Resolution;
 using quantization::TensorKey;
@@ -26,8 +26,10 @@ std::vector<std::int64_t> block_size_for(const quantization::Granularity& g,
                                          const std::vector<std::int64_t>& shape) {
   using quantization::GranularityType;
   switch (g.type) {
-    case GranularityType::kPerTensor: return kernels::per_tensor_block_size(shape);
-    case GranularityType::kPerChannel: return kernels::per_channel_block_size(shape, g.axis);
+    case GranularityType::kPerTensor:
+      return kernels::per_tensor_block_size(shape);
+    case GranularityType::kPerChannel:
+      return kernels::per_channel_block_size(shape, g.axis);
     case GranularityType::kPerBlock:
       if (g.block_size_is_list) return kernels::per_block_block_size(shape, g.block_size);
       return kernels::per_block_block_size(shape, g.block_size.at(0), g.axis);
@@ -57,7 +59,10 @@ class Annotator {
   Annotator(const torch::jit::Module& root, const AnalyzedGraph& a,
             const quantization::QuantizerConfig& config,
             const std::unordered_map<const Value*, at::Tensor>& probe)
-      : root_(root), a_(a), probe_(probe), tree_(module_tree(root)),
+      : root_(root),
+        a_(a),
+        probe_(probe),
+        tree_(module_tree(root)),
         res_(Resolution::resolve(config, describe(tree_, a))) {
     for (const auto& e : tree_) {
       type_of_[e.path] = e.type;
@@ -68,8 +73,7 @@ class Annotator {
   }
 
   Annotation run() {
-    for (const auto& k : res_.unmatched_keys())
-      warn(k.rule() + " matches nothing in the model");
+    for (const auto& k : res_.unmatched_keys()) warn(k.rule() + " matches nothing in the model");
     auto patterns = find_patterns();
     for (const Pattern& p : patterns) annotate_pattern(p);
     annotate_module_specs();
@@ -114,8 +118,8 @@ class Annotator {
     const Value* out = op.node->output(0);
     const torch::jit::Use* data_use = nullptr;
     for (const auto& u : out->uses()) {
-      bool tensor_out = u.user->kind() == c10::prim::ListConstruct ||
-                        u.user->kind() == c10::prim::TupleConstruct;
+      bool tensor_out =
+          u.user->kind() == c10::prim::ListConstruct || u.user->kind() == c10::prim::TupleConstruct;
       for (const Value* o : u.user->outputs())
         tensor_out = tensor_out || o->type()->isSubtypeOf(*c10::TensorType::get());
       const bool shape_query =
@@ -210,7 +214,7 @@ class Annotator {
   }
 
   GraphPlanPoint op_point(PointKind kind, const GraphOp& op, std::string tensor,
-                             std::string rule) const {
+                          std::string rule) const {
     GraphPlanPoint p;
     p.kind = kind;
     p.op_name = op.name;
@@ -311,12 +315,17 @@ class Annotator {
       // flatten and mean change the rank: their output joins the input's
       // per-tensor fake-quant through a view of the input's rank.
       std::optional<std::int64_t> in_rank, out_rank;
-      if (auto it = probe_.find(key.inputs.front().value); it != probe_.end()) in_rank = it->second.dim();
+      if (auto it = probe_.find(key.inputs.front().value); it != probe_.end())
+        in_rank = it->second.dim();
       if (auto it = probe_.find(out); it != probe_.end()) out_rank = it->second.dim();
       const bool rank_changes = in_rank && out_rank && *in_rank != *out_rank;
+      // As in the reference, a fake-quant shared across a channel-altering op is
+      // per-tensor.
+      if (shared_observer && group && rank_changes && !ann_.fqs[*group].weight)
+        ann_.fqs[*group].spec.granularity = quantization::PerTensorGranularity();
       if (shared_observer && group &&
-          (!rank_changes || ann_.fqs[*group].spec.granularity.type ==
-                                quantization::GranularityType::kPerTensor)) {
+          (!rank_changes ||
+           ann_.fqs[*group].spec.granularity.type == quantization::GranularityType::kPerTensor)) {
         if (ann_.value_fq.count(out) == 0) {
           ann_.value_fq[out] = *group;
           if (rank_changes) ann_.adapt_rank[out] = *in_rank;
@@ -325,8 +334,10 @@ class Annotator {
                            rule + " (shares " + ann_.fqs[*group].name + ")"),
                   *group);
       } else if (shared_observer && group) {
-        warn("the output of " + key.name + " has another rank than its input, so it cannot share "
-             "the input's " + std::string(quantization::to_string(ann_.fqs[*group].spec.granularity.type)) +
+        warn("the output of " + key.name +
+             " has another rank than its input, so it cannot share "
+             "the input's " +
+             std::string(quantization::to_string(ann_.fqs[*group].spec.granularity.type)) +
              " fake-quant " + ann_.fqs[*group].name + "; it is left unquantized");
       } else if (consumer_fq) {
         ann_.value_fq[out] = *consumer_fq;
@@ -401,8 +412,8 @@ class Annotator {
         if (s.argument == "running_mean") f.bn_mean = s.path;
         if (s.argument == "running_var") f.bn_var = s.path;
       }
-      auto eps = bn.node->inputs().size() > 7 ? torch::jit::toIValue(bn.node->input(7))
-                                              : std::nullopt;
+      auto eps =
+          bn.node->inputs().size() > 7 ? torch::jit::toIValue(bn.node->input(7)) : std::nullopt;
       if (eps && eps->isDouble()) f.eps = eps->toDouble();
       // Folding needs the running statistics and a constant eps.
       if (!f.bn_mean.empty() && !f.bn_var.empty() && eps && eps->isDouble())
@@ -444,10 +455,9 @@ class Annotator {
               add_point(p, std::nullopt);
               continue;
             }
-            const std::size_t fq = new_fq(m.name + "_module_input_" + std::to_string(idx),
-                                          **found, false,
-                                          "input " + std::to_string(idx) + " of module " + m.name,
-                                          m.name);
+            const std::size_t fq =
+                new_fq(m.name + "_module_input_" + std::to_string(idx), **found, false,
+                       "input " + std::to_string(idx) + " of module " + m.name, m.name);
             ann_.input_override[use] = fq;
             add_point(p, fq);
           }
@@ -480,10 +490,9 @@ class Annotator {
             add_point(p, std::nullopt);
             continue;
           }
-          const std::size_t fq = new_fq(m.name + "_module_output_" + std::to_string(idx), **found,
-                                        false, "output " + std::to_string(idx) + " of module " +
-                                                   m.name,
-                                        m.name);
+          const std::size_t fq =
+              new_fq(m.name + "_module_output_" + std::to_string(idx), **found, false,
+                     "output " + std::to_string(idx) + " of module " + m.name, m.name);
           ann_.value_fq[out] = fq;
           add_point(p, fq);
         }
@@ -549,10 +558,11 @@ class Annotator {
         add_point(p, std::nullopt);
         continue;
       }
-      const std::string path = ov->module.empty() ? ov->local_name : ov->module + "." + ov->local_name;
-      const std::size_t fq = new_fq(path, *ov->spec, true, ov->local_name + " of " +
-                                                              (ov->module.empty() ? "<root>" : ov->module),
-                                    first_module);
+      const std::string path =
+          ov->module.empty() ? ov->local_name : ov->module + "." + ov->local_name;
+      const std::size_t fq = new_fq(
+          path, *ov->spec, true,
+          ov->local_name + " of " + (ov->module.empty() ? "<root>" : ov->module), first_module);
       ann_.fqs[fq].weight_tensor = tensor;
       ann_.fqs[fq].weight_path = path;
       ann_.fqs[fq].consumer_types = types;
@@ -642,7 +652,8 @@ Value* insert_fake_quant(Graph& g, Value* x, const FqDef& fq) {
   for (const char* field : {"running_min", "running_max", "scale", "zero_point", "minval", "state"})
     args.emplace_back(g.insertGetAttr(self, fq.prefix + field));
   const auto cfg = quantization::FakeQuantizeConfig::make(
-      fq.spec, fq.weight ? quantization::TensorRole::kWeight : quantization::TensorRole::kActivation,
+      fq.spec,
+      fq.weight ? quantization::TensorRole::kWeight : quantization::TensorRole::kActivation,
       fq.what);
   args.emplace_back(c10::IValue(cfg.encode()));
   args.emplace_back(c10::IValue(fq.what));

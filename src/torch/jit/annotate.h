@@ -37,12 +37,12 @@ struct FqDef {
   std::string prefix;  ///< `_fq_<name>_`
   quantization::QuantizationSpec spec;
   bool weight = false;
-  std::string what;  ///< for warnings: `weight of odd (linear_8)`
-  std::string module;  ///< canonical module owning it (schedule lookup)
+  std::string what;                         ///< for warnings: `weight of odd (linear_8)`
+  std::string module;                       ///< canonical module owning it (schedule lookup)
   std::vector<std::string> consumer_types;  ///< weights: op types of the consumers
-  at::Tensor weight_tensor;  ///< weights: the parameter
-  std::string weight_path;   ///< weights: a path of the parameter
-  bool skipped = false;      ///< a block size that does not divide: not inserted
+  at::Tensor weight_tensor;                 ///< weights: the parameter
+  std::string weight_path;                  ///< weights: a path of the parameter
+  bool skipped = false;                     ///< a block size that does not divide: not inserted
   std::optional<quantization::QATSchedule> schedule;
   std::optional<BnFold> fold;
 };
@@ -56,11 +56,12 @@ struct Annotation {
   std::vector<quantization::GraphPlanPoint> points;
   std::vector<std::optional<std::size_t>> point_fq;
   std::vector<std::string> warnings;
-  std::map<const Value*, std::size_t> value_fq;           ///< output fake-quants
-  std::map<UseKey, std::size_t> input_fq;                 ///< per-use input fake-quants
-  std::map<UseKey, const Value*> use_value;               ///< the raw value of each use
+  std::map<const Value*, std::size_t> value_fq;                 ///< output fake-quants
+  std::map<UseKey, std::size_t> input_fq;                       ///< per-use input fake-quants
+  std::map<UseKey, const Value*> use_value;                     ///< the raw value of each use
   std::map<UseKey, std::optional<std::size_t>> input_override;  ///< module_input_spec
-  std::map<std::size_t, std::vector<std::pair<Node*, std::size_t>>> state_uses;  ///< weight fq -> uses
+  std::map<std::size_t, std::vector<std::pair<Node*, std::size_t>>>
+      state_uses;  ///< weight fq -> uses
   /// Output fake-quants applied through a view of another rank (the rank of the
   /// tensors the fake-quant was first used on; per-tensor only).
   std::map<const Value*, std::int64_t> adapt_rank;

@@ -54,7 +54,8 @@ std::set<const void*> used_tensors(const torch::jit::Module& m, Graph& g) {
         auto p = attr_path(n->output());
         if (p && !p->empty()) {
           const auto dot = p->rfind('.');
-          torch::jit::Module owner = submodule(m, dot == std::string::npos ? "" : p->substr(0, dot));
+          torch::jit::Module owner =
+              submodule(m, dot == std::string::npos ? "" : p->substr(0, dot));
           const c10::IValue v = owner.attr(dot == std::string::npos ? *p : p->substr(dot + 1));
           if (v.isTensor()) out.insert(v.toTensor().unsafeGetTensorImpl());
         }
@@ -128,8 +129,8 @@ void finalize_module(torch::jit::Module& m, const std::vector<FqDef>& fqs) {
     const auto qmin = static_cast<std::int64_t>(spec.quant_min());
     const auto qmax = static_cast<std::int64_t>(spec.quant_max());
     if (!m.hasattr(prefix + "codes")) {
-      at::Tensor codes = ops::quantize(w.to(at::kFloat), scale, zp, mv, block, spec.dtype, qmin,
-                                       qmax, packed);
+      at::Tensor codes =
+          ops::quantize(w.to(at::kFloat), scale, zp, mv, block, spec.dtype, qmin, qmax, packed);
       m.register_buffer(prefix + "codes", codes);
       // MX scales are powers of two: stored as E8M0 (one byte each).
       if (spec.effective_scale_dtype()) {
@@ -142,18 +143,18 @@ void finalize_module(torch::jit::Module& m, const std::vector<FqDef>& fqs) {
       Value* codes_v = g.insertGetAttr(self, prefix + "codes");
       Value* scale_v = nullptr;
       if (spec.effective_scale_dtype()) {
-        scale_v = g.insert(c10::aten::to, {g.insertGetAttr(self, prefix + "scale_e8m0"),
-                                           c10::IValue(at::kFloat)});
+        scale_v = g.insert(c10::aten::to,
+                           {g.insertGetAttr(self, prefix + "scale_e8m0"), c10::IValue(at::kFloat)});
       } else {
         scale_v = g.insertGetAttr(self, prefix + "scale");
       }
-      Value* zp_v = zp ? g.insertGetAttr(self, prefix + "zero_point") : g.insertConstant(c10::IValue());
+      Value* zp_v =
+          zp ? g.insertGetAttr(self, prefix + "zero_point") : g.insertConstant(c10::IValue());
       Value* mv_v = mv ? g.insertGetAttr(self, prefix + "minval") : g.insertConstant(c10::IValue());
       deq = g.insert(c10::Symbol::fromQualString("coreai_opt::dequantize"),
                      {codes_v, scale_v, zp_v, mv_v, c10::IValue(block),
                       c10::IValue(std::string(dtype_name(spec.dtype))), c10::IValue(qmin),
-                      c10::IValue(qmax), c10::IValue(packed),
-                      c10::IValue(w.scalar_type())});
+                      c10::IValue(qmax), c10::IValue(packed), c10::IValue(w.scalar_type())});
     }
     Value* wk = n->input(0);
     n->output()->replaceAllUsesWith(deq);
@@ -166,7 +167,8 @@ void finalize_module(torch::jit::Module& m, const std::vector<FqDef>& fqs) {
       Node* conv = deq->uses()[0].user;
       Node* div = single_user(conv->output(0), c10::aten::div);
       Node* tail = div;
-      if (div != nullptr && !f.fold->conv_bias.empty()) tail = single_user(div->output(), c10::aten::add);
+      if (div != nullptr && !f.fold->conv_bias.empty())
+        tail = single_user(div->output(), c10::aten::add);
       Node* bn = tail != nullptr ? single_user(tail->output(), c10::aten::batch_norm) : nullptr;
       if (bn == nullptr)
         throw Error("finalize: the folded conv/batch_norm pattern of " + f.name + " was altered");

@@ -49,7 +49,8 @@ std::unordered_map<const Node*, std::string> inline_with_paths(Graph& g) {
         if (!p) {
           throw UnsupportedError(
               "graph mode: a method is called on a module that is not an attribute chain of "
-              "self (" + n->s(c10::attr::name) + "); such models cannot be analysed");
+              "self (" +
+              n->s(c10::attr::name) + "); such models cannot be analysed");
         }
         path = *p;
       } else {
@@ -143,9 +144,11 @@ std::vector<ModuleEntry> module_tree(const torch::jit::Module& root) {
     }
     std::string sig;
     for (const auto& p : e.module.named_parameters(true))
-      sig += p.name + "@" + std::to_string(reinterpret_cast<std::uintptr_t>(p.value.unsafeGetTensorImpl())) + ";";
+      sig += p.name + "@" +
+             std::to_string(reinterpret_cast<std::uintptr_t>(p.value.unsafeGetTensorImpl())) + ";";
     for (const auto& b : e.module.named_buffers(true))
-      sig += b.name + "@" + std::to_string(reinterpret_cast<std::uintptr_t>(b.value.unsafeGetTensorImpl())) + ";";
+      sig += b.name + "@" +
+             std::to_string(reinterpret_cast<std::uintptr_t>(b.value.unsafeGetTensorImpl())) + ";";
     if (!sig.empty()) {
       sig = e.type + "|" + sig;
       auto [it, fresh] = first_by_signature.emplace(sig, e.path);
@@ -207,8 +210,9 @@ std::optional<std::string> attr_path(const Value* v) {
 
 bool path_within(const std::string& path, const std::string& module) {
   if (module.empty()) return true;
-  return path == module || (path.size() > module.size() && path.compare(0, module.size(), module) == 0 &&
-                            path[module.size()] == '.');
+  return path == module ||
+         (path.size() > module.size() && path.compare(0, module.size(), module) == 0 &&
+          path[module.size()] == '.');
 }
 
 AnalyzedGraph analyze(const torch::jit::Module& root, std::shared_ptr<Graph> graph) {
@@ -321,9 +325,9 @@ AnalyzedGraph analyze_copy(const torch::jit::Module& root) {
   return analyze(root, fn.graph()->copy());
 }
 
-std::unordered_map<const Value*, at::Tensor> probe_values(
-    const torch::jit::Module& root, const AnalyzedGraph& analyzed,
-    const std::vector<c10::IValue>& inputs) {
+std::unordered_map<const Value*, at::Tensor> probe_values(const torch::jit::Module& root,
+                                                          const AnalyzedGraph& analyzed,
+                                                          const std::vector<c10::IValue>& inputs) {
   std::shared_ptr<Graph> g = analyzed.graph->copy();
   std::vector<const Value*> originals;
   std::vector<Value*> copies;

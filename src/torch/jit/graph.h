@@ -127,9 +127,9 @@ AnalyzedGraph analyze_copy(const torch::jit::Module& root);
 /// gradients) on a copy that returns every top-level tensor value, and returns
 /// the value -> example tensor map. `root` is not modified (its training flags
 /// are restored).
-std::unordered_map<const Value*, at::Tensor> probe_values(
-    const torch::jit::Module& root, const AnalyzedGraph& analyzed,
-    const std::vector<c10::IValue>& inputs);
+std::unordered_map<const Value*, at::Tensor> probe_values(const torch::jit::Module& root,
+                                                          const AnalyzedGraph& analyzed,
+                                                          const std::vector<c10::IValue>& inputs);
 
 /// The ModelDescription of `root` for the resolution engine (every path; module
 /// objects identified by their object) with the ops of `analyzed`.

@@ -1,9 +1,8 @@
 #include "coreai_opt/torch/inspector.h"
 
-#include <nlohmann/json.hpp>
-
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -146,8 +145,8 @@ ModelInspector::ModelInspector(const torch::jit::Module& module, bool compressib
       for (const auto& in : op.inputs) {
         if (in.state) continue;
         const GraphOp* prod = a.op_of(in.value->node());
-        const bool inside = prod != nullptr && owner.count(prod) > 0 &&
-                            jit_detail::path_within(owner[prod], p);
+        const bool inside =
+            prod != nullptr && owner.count(prod) > 0 && jit_detail::path_within(owner[prod], p);
         if (!inside && jit_detail::producer_name(a, in.value)) in_from_outside = true;
       }
       if (in_from_outside) mi.input_ops.push_back(op.name);
@@ -187,7 +186,8 @@ std::vector<OpInfo> ModelInspector::get_matched_ops_for_op_name(const std::strin
   return out;
 }
 
-std::vector<OpInfo> ModelInspector::get_matched_ops_for_module_name(const std::string& regex) const {
+std::vector<OpInfo> ModelInspector::get_matched_ops_for_module_name(
+    const std::string& regex) const {
   const std::regex re = compile(regex);
   std::vector<OpInfo> out;
   for (const auto& op : ops_) {
@@ -231,30 +231,30 @@ std::string ModelInspector::format_summary(bool colorize) const {
       os << "\n";
     }
   };
-  std::function<void(const ModuleInfo&, const std::string&)> body =
-      [&](const ModuleInfo& m, const std::string& prefix) {
-        const std::size_t n = m.child_modules.size() + m.ops.size();
-        std::size_t i = 0;
-        for (const auto& c : m.child_modules) {
-          const bool last = ++i == n;
-          os << prefix << (last ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ") << mod_on << "\u25a0 "
-             << c.module_name << off << " (" << c.module_type << ")\n";
-          const std::string next = prefix + (last ? "    " : "\u2502   ");
-          boundary(c, next + "    ");
-          body(c, next);
-        }
-        for (const auto& op : m.ops) {
-          const bool last = ++i == n;
-          os << prefix << (last ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ") << op_on << "\u25c6 "
-             << op.op_name << off << " [" << (op.op_type ? *op.op_type : "?") << "]\n";
-          const std::string pad = prefix + (last ? "    " : "\u2502   ") + "  ";
-          os << pad << "op inputs:  ";
-          join(os, op.inputs);
-          os << "\n" << pad << "op outputs: ";
-          join(os, op.outputs);
-          os << "\n";
-        }
-      };
+  std::function<void(const ModuleInfo&, const std::string&)> body = [&](const ModuleInfo& m,
+                                                                        const std::string& prefix) {
+    const std::size_t n = m.child_modules.size() + m.ops.size();
+    std::size_t i = 0;
+    for (const auto& c : m.child_modules) {
+      const bool last = ++i == n;
+      os << prefix << (last ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ") << mod_on << "\u25a0 "
+         << c.module_name << off << " (" << c.module_type << ")\n";
+      const std::string next = prefix + (last ? "    " : "\u2502   ");
+      boundary(c, next + "    ");
+      body(c, next);
+    }
+    for (const auto& op : m.ops) {
+      const bool last = ++i == n;
+      os << prefix << (last ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ") << op_on << "\u25c6 "
+         << op.op_name << off << " [" << (op.op_type ? *op.op_type : "?") << "]\n";
+      const std::string pad = prefix + (last ? "    " : "\u2502   ") + "  ";
+      os << pad << "op inputs:  ";
+      join(os, op.inputs);
+      os << "\n" << pad << "op outputs: ";
+      join(os, op.outputs);
+      os << "\n";
+    }
+  };
   os << "(" << root_.module_type << ")\n";
   boundary(root_, "    ");
   body(root_, "");

@@ -1,7 +1,7 @@
-#include <nlohmann/json.hpp>
 #include <torch/csrc/jit/api/function_impl.h>
 
 #include <iomanip>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -21,12 +21,18 @@ namespace jd = jit_detail;
 
 std::string_view to_string(PointKind kind) {
   switch (kind) {
-    case PointKind::kOpInput: return "op_input";
-    case PointKind::kOpOutput: return "op_output";
-    case PointKind::kOpState: return "op_state";
-    case PointKind::kModuleInput: return "module_input";
-    case PointKind::kModuleOutput: return "module_output";
-    case PointKind::kModuleState: return "module_state";
+    case PointKind::kOpInput:
+      return "op_input";
+    case PointKind::kOpOutput:
+      return "op_output";
+    case PointKind::kOpState:
+      return "op_state";
+    case PointKind::kModuleInput:
+      return "module_input";
+    case PointKind::kModuleOutput:
+      return "module_output";
+    case PointKind::kModuleState:
+      return "module_state";
   }
   return "op_input";
 }
@@ -63,7 +69,8 @@ void check_keys(const SpecMap& in, const SpecMap& out) {
     if (!k.is_index() && !k.is_wildcard()) {
       throw UnsupportedError(
           "Only integer indices or '*' are supported for op and module input and output specs "
-          "currently. Got " + repr(in));
+          "currently. Got " +
+          repr(in));
     }
   }
   for (const auto& [k, v] : out) {
@@ -126,10 +133,11 @@ std::string GraphPlan::to_json(int indent) const {
     e["module"] = p.module;
     e["module_type"] = p.module_type;
     e["tensor"] = p.tensor;
-    e["spec"] = p.spec ? nlohmann::ordered_json::parse(spec_to_json(*p.spec))
-                       : nlohmann::ordered_json();
+    e["spec"] =
+        p.spec ? nlohmann::ordered_json::parse(spec_to_json(*p.spec)) : nlohmann::ordered_json();
     e["rule"] = p.rule;
-    e["fake_quant"] = p.fake_quant.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(p.fake_quant);
+    e["fake_quant"] =
+        p.fake_quant.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(p.fake_quant);
     j["points"].push_back(std::move(e));
   }
   j["warnings"] = warnings;
@@ -172,6 +180,7 @@ struct JitQuantizer::Impl {
   GraphPlan plan;
   std::int64_t steps = 0;
   bool in_training = false;
+  bool warned_no_schedule = false;
   std::int64_t bytes_before = 0;
   std::int64_t bytes_after = 0;
 
@@ -223,7 +232,8 @@ struct JitQuantizer::Impl {
           canonical = it->second;
         }
       }
-      if (!found) throw InvalidArgumentError("Module '" + *module + "' is not part of the prepared model");
+      if (!found)
+        throw InvalidArgumentError("Module '" + *module + "' is not part of the prepared model");
       path = canonical;
     }
     for (const auto& f : fqs)
@@ -288,6 +298,12 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
   jd::AnalyzedGraph a = jd::analyze(m, fn.graph());
   const auto probe = jd::probe_values(m, a, example_inputs);
   jd::Annotation ann = jd::annotate(m, a, impl_->config, probe);
+  if (impl_->config.preserved_attributes) {
+    // TorchScript clones keep every attribute; a name the model lacks is a typo.
+    for (const auto& name : *impl_->config.preserved_attributes)
+      if (!m.hasattr(name))
+        ann.warnings.push_back("preserved attribute '" + name + "' not found on the model");
+  }
   for (const auto& w : ann.warnings) warn(w);
 
   torch::jit::Graph& g = *a.graph;
@@ -357,7 +373,8 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
           torch::jit::Value* ko = g.insert(c10::aten::reshape, {k_val, c10::IValue(oshape)});
           y = g.insert(c10::aten::div, {out, ko});
           if (has_bias) {
-            torch::jit::Value* bo = g.insert(c10::aten::reshape, {unwrap(g, bias), c10::IValue(oshape)});
+            torch::jit::Value* bo =
+                g.insert(c10::aten::reshape, {unwrap(g, bias), c10::IValue(oshape)});
             y = g.insert(c10::aten::add, {y, bo});
           }
         }
@@ -372,7 +389,8 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
 
   auto insert_after_producer = [&](const jd::Value* cv, const jd::FqDef& f) {
     auto* v = const_cast<torch::jit::Value*>(cv);
-    torch::jit::Node* at = v->node()->kind() == c10::prim::Param ? *g.nodes().begin() : v->node()->next();
+    torch::jit::Node* at =
+        v->node()->kind() == c10::prim::Param ? *g.nodes().begin() : v->node()->next();
     torch::jit::WithInsertPoint ip(at);
     return jd::insert_fake_quant(g, v, f);
   };
@@ -399,8 +417,8 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
       for (std::int64_t i = rank; i < ar->second; ++i)
         x = g.insert(c10::aten::unsqueeze, {x, c10::IValue(std::int64_t{0})});
       if (rank > ar->second)
-        x = g.insert(c10::aten::flatten, {x, c10::IValue(std::int64_t{0}),
-                                          c10::IValue(rank - ar->second)});
+        x = g.insert(c10::aten::flatten,
+                     {x, c10::IValue(std::int64_t{0}), c10::IValue(rank - ar->second)});
       fqv = g.insert(c10::aten::reshape_as, {jd::insert_fake_quant(g, x, ann.fqs[k]), raw});
     } else {
       fqv = insert_after_producer(v, ann.fqs[k]);
@@ -494,13 +512,18 @@ JitQuantizer::ModeGuard JitQuantizer::training_mode() {
 
 void JitQuantizer::step() {
   if (!impl_->in_training) {
-    throw Error("step() can only be called inside training_mode(); enter it with "
-                "`auto guard = quantizer.training_mode();`");
+    throw Error(
+        "step() can only be called inside training_mode(); enter it with "
+        "`auto guard = quantizer.training_mode();`");
   }
   ++impl_->steps;
   if (!impl_->any_schedule()) {
-    warn("step() was called but no qat_schedule is configured; observer and fake-quant states "
-         "are unchanged");
+    // Once per quantizer, as Python shows a repeated UserWarning once.
+    if (impl_->warned_no_schedule) return;
+    impl_->warned_no_schedule = true;
+    warn(
+        "step() was called but no qat_schedule is configured; observer and fake-quant states "
+        "are unchanged");
     return;
   }
   impl_->apply_schedule();
