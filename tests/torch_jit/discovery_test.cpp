@@ -402,3 +402,77 @@ TEST(JitCli, InspectAndPlan) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(JitPlan, TypeEntriesLaterFirstAndNameOverType) {
+  const std::string x =
+      "{op_input_spec: null, op_output_spec: null, op_state_spec: {weight: "
+      "{dtype: int2, granularity: {type: per_channel}}}}";
+  const std::string y =
+      "{op_input_spec: null, op_output_spec: null, op_state_spec: {weight: "
+      "{dtype: int4, granularity: {type: per_channel}}}}";
+  auto dtype_of = [](const GraphPlan& p, const std::string& op) {
+    const auto* pt = find_point(p, PointKind::kOpState, op, "weight");
+    return pt != nullptr && pt->spec ? pt->spec->dtype : coreai_opt::DType::kInt8;
+  };
+  // {Outer: X, Inner: Y}: Inner modules keep Y.
+  GraphPlan p = plan_of(
+      "quantization_config:\n  global_config: null\n  module_type_configs:\n"
+      "    __main__.SelfAttention: " +
+      x + "\n    torch.nn.modules.linear.Linear: " + y + "\n");
+  EXPECT_EQ(dtype_of(p, "linear"), coreai_opt::DType::kInt4);
+  EXPECT_EQ(find_point(p, PointKind::kOpState, "linear", "weight")->rule,
+            "module_type_configs[\"torch.nn.modules.linear.Linear\"] > op_*_spec");
+  // {Inner: Y, Outer: X}: an Inner inside an Outer gets X; the others keep Y.
+  p = plan_of(
+      "quantization_config:\n  global_config: null\n  module_type_configs:\n"
+      "    torch.nn.modules.linear.Linear: " +
+      y + "\n    __main__.SelfAttention: " + x + "\n");
+  EXPECT_EQ(dtype_of(p, "linear"), coreai_opt::DType::kInt2);
+  EXPECT_EQ(dtype_of(p, "linear_6"), coreai_opt::DType::kInt4);
+  // A name entry on a parent beats a type entry on the child; ".*" reaches the root.
+  p = plan_of(
+      "quantization_config:\n  global_config: null\n  module_type_configs:\n"
+      "    torch.nn.modules.linear.Linear: " +
+      y + "\n  module_name_configs:\n    mlp: " + x +
+      "\n    \".*\": {op_state_spec: null, op_output_spec: null}\n");
+  // ".*" is the later entry: it claims every module, mlp included.
+  EXPECT_EQ(find_point(p, PointKind::kOpState, "linear_6", "weight"), nullptr);
+  const auto* add = find_point(p, PointKind::kOpInput, "add_2", "0");
+  ASSERT_NE(add, nullptr);
+  EXPECT_EQ(add->rule.substr(0, add->rule.find(" (")), "module_name_configs[\".*\"] > op_*_spec");
+  p = plan_of(
+      "quantization_config:\n  global_config: null\n  module_type_configs:\n"
+      "    torch.nn.modules.linear.Linear: " +
+      y + "\n  module_name_configs:\n    mlp: " + x + "\n");
+  EXPECT_EQ(dtype_of(p, "linear_6"), coreai_opt::DType::kInt2);
+  EXPECT_EQ(find_point(p, PointKind::kOpState, "linear_6", "weight")->rule,
+            "module_name_configs[\"mlp\"] > op_*_spec");
+  EXPECT_EQ(dtype_of(p, "linear_8"), coreai_opt::DType::kInt4);  // type, not the name entry
+}
+
+// The output fake-quant of a conv pattern reads its last op: the relu when it
+// fuses, the batch_norm when a type config on ReLU stops the fusion.
+TEST(JitPrepareGraph, TypeConfigOnActivationStopsFusion) {
+  auto producers = [](const std::string& yaml) {
+    JitQuantizer q(load_fixture("convbn_scripted.pt"), yaml_config(yaml));
+    torch::jit::Module prepared = q.prepare(fixture_inputs("convbn"));
+    std::multiset<std::string> kinds;
+    const auto fq = c10::Symbol::fromQualString("coreai_opt::fake_quant_forward");
+    for (const auto* n : prepared.get_method("forward").graph()->nodes())
+      if (n->kind() == fq) kinds.insert(n->input(0)->node()->kind().toUnqualString());
+    return kinds;
+  };
+  const auto fused = producers("quantization_config:\n  global_config: {}\n");
+  EXPECT_EQ(fused.count("relu"), 1U);
+  EXPECT_EQ(fused.count("batch_norm"), 1U);  // conv2 + bn2 has no activation
+  const auto split = producers(
+      "quantization_config:\n  global_config: {}\n  module_type_configs:\n"
+      "    torch.nn.modules.activation.ReLU: {}\n");
+  // bn1's output now has its own fake-quant; conv2's input one reads the relu.
+  EXPECT_EQ(split.count("batch_norm"), 2U);
+  EXPECT_EQ(split.count("relu"), 1U);
+}
+
+}  // namespace
