@@ -367,6 +367,9 @@ std::string run(const std::string& cmd, int* rc) {
 }
 
 TEST(JitCli, InspectAndPlan) {
+#ifndef COREAI_OPT_CLI
+  GTEST_SKIP() << "built without the coreai-opt tool";
+#else
   const std::string cli = COREAI_OPT_CLI;
   int rc = -1;
   const std::string s = run(cli + " inspect " + fixture("net_scripted.pt"), &rc);
@@ -399,6 +402,7 @@ TEST(JitCli, InspectAndPlan) {
       std::string::npos);
   EXPECT_EQ(rc, 2);
   std::remove(cfg.c_str());
+#endif
 }
 
 }  // namespace
@@ -473,6 +477,37 @@ TEST(JitPrepareGraph, TypeConfigOnActivationStopsFusion) {
   // bn1's output now has its own fake-quant; conv2's input one reads the relu.
   EXPECT_EQ(split.count("batch_norm"), 2U);
   EXPECT_EQ(split.count("relu"), 1U);
+}
+
+}  // namespace
+
+namespace {
+
+// op_state_spec keys are the parameters' local names, found through the
+// attribute chains: `bias` and `"*"` reach biases, the embedding's weight too.
+TEST(JitPlan, StateKeysAreLocalParameterNames) {
+  const GraphPlan p = plan_of(R"(
+quantization_config:
+  global_config:
+    op_input_spec: null
+    op_output_spec: null
+    op_state_spec: {bias: {dtype: int8}}
+  module_name_configs:
+    emb:
+      op_input_spec: null
+      op_output_spec: null
+      op_state_spec: {"*": {dtype: uint8, qscheme: asymmetric}}
+)");
+  const auto* b = find_point(p, PointKind::kOpState, "linear_6", "bias");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->spec->dtype, coreai_opt::DType::kInt8);
+  EXPECT_EQ(find_point(p, PointKind::kOpState, "linear_6", "weight"), nullptr);
+  const auto* e = find_point(p, PointKind::kOpState, "embedding", "weight");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->spec->dtype, coreai_opt::DType::kUInt8);
+  EXPECT_EQ(e->rule, "module_name_configs[\"emb\"] > op_*_spec");
+  // conv_transpose2d's bias: [2] channels, quantized per tensor by the spec.
+  EXPECT_NE(find_point(p, PointKind::kOpState, "conv_transpose2d", "bias"), nullptr);
 }
 
 }  // namespace
