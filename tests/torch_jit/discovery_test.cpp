@@ -511,3 +511,26 @@ quantization_config:
 }
 
 }  // namespace
+
+namespace {
+
+// n-ary patterns: add + relu fuse (one fake-quant after the relu, none on the
+// add output); sub takes no activation, so the relu after it stays unquantized.
+TEST(JitPrepareGraph, NaryPatternsFuseTheirActivation) {
+  for (const char* kind : {"scripted", "traced"}) {
+    JitQuantizer q(load_fixture(std::string("resid_") + kind + ".pt"), QuantizerConfig());
+    torch::jit::Module prepared = q.prepare(fixture_inputs("resid"));
+    std::multiset<std::string> producers;
+    const auto fq = c10::Symbol::fromQualString("coreai_opt::fake_quant_forward");
+    const auto graph = prepared.get_method("forward").graph();
+    for (const auto* n : graph->nodes())
+      if (n->kind() == fq) producers.insert(n->input(0)->node()->kind().toUnqualString());
+    EXPECT_EQ(producers.count("add"), 0U) << kind;
+    EXPECT_EQ(producers.count("relu"), 1U) << kind;  // after the fused add + relu
+    EXPECT_EQ(producers.count("sub"), 1U) << kind;
+    EXPECT_EQ(producers.count("linear"), 1U) << kind;
+    EXPECT_EQ(std::string(graph->outputs()[0]->node()->kind().toUnqualString()), "relu") << kind;
+  }
+}
+
+}  // namespace

@@ -125,6 +125,18 @@ class ConvBn(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class Resid(nn.Module):
+    """n-ary ops: add + relu fuses, sub takes no activation."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = torch.relu(x + self.fc(x))
+        return torch.relu(y - x)
+
+
 def randomize_bn(model):
     # Non-trivial running statistics and affine parameters, so folding matters.
     g = torch.Generator().manual_seed(1)
@@ -166,6 +178,7 @@ def main():
     convbn = ConvBn()
     randomize_bn(convbn)
     save(out, "convbn", convbn, (torch.randn(2, 3, 5, 5),))
+    save(out, "resid", Resid(), (torch.randn(3, 4),))
 
 
 if __name__ == "__main__":
