@@ -629,13 +629,19 @@ OpQuantizerConfig decode_op_config(const Value& v, const std::string& path, Deco
   return o;
 }
 
-detail::OrderedMap<std::string, OpQuantizerConfig> decode_op_map(const Value& v,
-                                                                 const std::string& path,
-                                                                 DecodeContext& ctx,
-                                                                 const char* what) {
-  detail::OrderedMap<std::string, OpQuantizerConfig> out;
+// A mapping of user keys (op types, op names, module types, module names) to
+// configs; a null value is decoded by `decode_one` too (a disabled config).
+template <class T>
+detail::OrderedMap<std::string, T> decode_keyed_map(
+    const Value& v, const std::string& path, DecodeContext& ctx, const char* what,
+    const char* type_name, T (*decode_one)(const Value&, const std::string&, DecodeContext&)) {
+  detail::OrderedMap<std::string, T> out;
   if (v.is_null()) return out;
-  if (!v.is_map()) fail(path, std::string("expected a mapping of ") + what + "s to OpQuantizerConfig, got " + v.describe(), v);
+  if (!v.is_map()) {
+    fail(path, std::string("expected a mapping of ") + what + "s to " + type_name + ", got " +
+                   v.describe(),
+         v);
+  }
   for (const auto& [key, val] : v.entries) {
     if (!key.is_string()) {
       fail(path, std::string(what) + " keys must be strings, got " + key.describe() +
@@ -644,15 +650,27 @@ detail::OrderedMap<std::string, OpQuantizerConfig> decode_op_map(const Value& v,
     }
     const std::string p = path_key(path, key.s);
     ctx.note(p, key);
-    out.set(key.s, decode_op_config(val, p, ctx));
+    out.set(key.s, decode_one(val, p, ctx));
   }
   return out;
 }
 
-Value encode_op_map(const detail::OrderedMap<std::string, OpQuantizerConfig>& m) {
+template <class T>
+Value encode_keyed_map(const detail::OrderedMap<std::string, T>& m, const TypeSchema<T>& schema) {
   Value out = Value::map();
-  for (const auto& [k, cfg] : m) out.add(k, encode_fields(op_schema(), cfg));
+  for (const auto& [k, cfg] : m) out.add(k, encode_fields(schema, cfg));
   return out;
+}
+
+detail::OrderedMap<std::string, OpQuantizerConfig> decode_op_map(const Value& v,
+                                                                 const std::string& path,
+                                                                 DecodeContext& ctx,
+                                                                 const char* what) {
+  return decode_keyed_map(v, path, ctx, what, "OpQuantizerConfig", &decode_op_config);
+}
+
+Value encode_op_map(const detail::OrderedMap<std::string, OpQuantizerConfig>& m) {
+  return encode_keyed_map(m, op_schema());
 }
 
 // ----- ModuleQuantizerConfig
@@ -751,30 +769,11 @@ const char* const kModuleMapSchema =
 
 detail::OrderedMap<std::string, ModuleQuantizerConfig> decode_module_map(
     const Value& v, const std::string& path, DecodeContext& ctx, const char* what) {
-  detail::OrderedMap<std::string, ModuleQuantizerConfig> out;
-  if (v.is_null()) return out;
-  if (!v.is_map()) {
-    fail(path, std::string("expected a mapping of ") + what + "s to ModuleQuantizerConfig, got " +
-                   v.describe(),
-         v);
-  }
-  for (const auto& [key, val] : v.entries) {
-    if (!key.is_string()) {
-      fail(path, std::string(what) + " keys must be strings, got " + key.describe() +
-                     " (quote it in YAML)",
-           key);
-    }
-    const std::string p = path_key(path, key.s);
-    ctx.note(p, key);
-    out.set(key.s, decode_module_config(val, p, ctx));
-  }
-  return out;
+  return decode_keyed_map(v, path, ctx, what, "ModuleQuantizerConfig", &decode_module_config);
 }
 
 Value encode_module_map(const detail::OrderedMap<std::string, ModuleQuantizerConfig>& m) {
-  Value out = Value::map();
-  for (const auto& [k, cfg] : m) out.add(k, encode_fields(module_schema(), cfg));
-  return out;
+  return encode_keyed_map(m, module_schema());
 }
 
 const TypeSchema<QuantizerConfig>& quantizer_schema() {
