@@ -4,6 +4,7 @@
 #define HWY_TARGET_INCLUDE "kernels/cpu/int.cpp"
 #include "coreai_opt/kernels/int.h"
 
+#include <hwy/cache_control.h>
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
@@ -98,16 +99,26 @@ HWY_INLINE void ForEachParamVector(const IntQuantParams& p, std::size_t begin, s
              });
 }
 
+// Fake-quantize prefetches its input this many floats (8 KiB) ahead when a call covers at
+// most kPrefetchMaxCount elements: with one load, one store and a long dependency chain
+// per vector, too few loads were in flight to stream a 4 MiB tensor from L3 at the copy's
+// speed (0.80x copy without, 0.93-0.97x with). Larger ranges stream from DRAM, where the
+// hardware prefetchers keep up and the extra prefetches cost about 5% (64M elements).
+constexpr std::size_t kPrefetchAhead = 2048;
+constexpr std::size_t kPrefetchMaxCount = std::size_t{1} << 22;
+
 template <bool kMinval>
 void FakeQuantizeT(const float* x, float* y, std::uint8_t* mask, std::size_t begin, std::size_t end,
                    const IntQuantParams& p) {
   const DF d;
   const VF qmin = hn::Set(d, static_cast<float>(p.quant_min));
   const VF qmax = hn::Set(d, static_cast<float>(p.quant_max));
+  const bool prefetch = end - begin <= kPrefetchMaxCount;
   ForEachParamVector<kMinval>(
       p, begin, end,
       [&](auto recip, std::size_t i, std::size_t count, const ParamVecs& l)
           COREAI_OPT_LAMBDA_INLINE {
+            if (prefetch && i + kPrefetchAhead < end) hwy::Prefetch(x + i + kPrefetchAhead);
             const VF r = RoundedCode<kMinval, decltype(recip)::value>(d, LoadN(d, x + i, count), l);
             const VF q = hn::Min(hn::Max(r, qmin), qmax);
             VF out = hn::Add(hn::Mul(hn::Sub(q, l.qoff), l.scale), l.foff);
