@@ -534,3 +534,31 @@ TEST(JitPrepareGraph, NaryPatternsFuseTheirActivation) {
 }
 
 }  // namespace
+
+namespace {
+
+// Module-level specs on the root (matched by type): its boundary is the graph's
+// inputs and outputs.
+TEST(JitPlan, RootModuleBoundary) {
+  JitQuantizer q(load_fixture("tiny_traced.pt"), yaml_config(R"(
+quantization_config:
+  global_config: null
+  module_type_configs:
+    __main__.Tiny:
+      op_input_spec: null
+      op_output_spec: null
+      op_state_spec: null
+      module_input_spec: {0: {dtype: int8}}
+      module_output_spec: {"*": {dtype: uint8, qscheme: asymmetric}}
+)"));
+  const GraphPlan p = q.plan(fixture_inputs("tiny"));
+  ASSERT_EQ(p.points.size(), 2U);
+  const auto* in = find_point(p, PointKind::kModuleInput, "", "0");
+  const auto* out = find_point(p, PointKind::kModuleOutput, "", "0");
+  ASSERT_TRUE(in != nullptr && out != nullptr);
+  EXPECT_EQ(in->module_type, "__main__.Tiny");
+  EXPECT_EQ(in->rule, "module_type_configs[\"__main__.Tiny\"] > module_input_spec");
+  EXPECT_EQ(out->spec->dtype, coreai_opt::DType::kUInt8);
+}
+
+}  // namespace

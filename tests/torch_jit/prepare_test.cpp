@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -465,7 +466,10 @@ namespace {
 // compute the same, and finalize shrinks the parameters.
 TEST(JitExport, WriteModels) {
   const auto in = fixture_inputs("net");
-  const std::string dir = COREAI_OPT_JIT_EXPORT;
+  // Only the ctest `jit_export_models` names the shared directory the loaders
+  // read; any other run writes to a private one.
+  const char* env = std::getenv("COREAI_OPT_JIT_EXPORT_DIR");
+  const std::string dir = env != nullptr ? env : ::testing::TempDir() + "/jit_export";
   std::filesystem::create_directories(dir);
   const char* yaml = R"(
 quantization_config:

@@ -435,9 +435,9 @@ class Annotator {
             if (in.state) continue;
             const Node* prod = in.value->node();
             if (prod->kind() == c10::prim::Constant) continue;
-            const bool inside = prod->kind() != c10::prim::Param &&
-                                path_within(node_module(prod), m.name) &&
-                                a_.node_path.count(prod) > 0;
+            // Nodes of the root forward itself have no path entry: module "".
+            const bool inside =
+                prod->kind() != c10::prim::Param && path_within(node_module(prod), m.name);
             if (inside) continue;
             const std::int64_t idx = k++;
             const auto* found = lookup(m.config->module_input_spec, TensorKey(idx));
@@ -470,8 +470,7 @@ class Annotator {
           bool leaves = false;
           for (const auto& u : out->uses()) {
             const Node* user = u.user;
-            if (user == a_.graph->return_node() || a_.node_path.count(user) == 0 ||
-                !path_within(node_module(user), m.name)) {
+            if (user == a_.graph->return_node() || !path_within(node_module(user), m.name)) {
               leaves = true;
             }
           }
