@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for a machine with an NVIDIA GPU: builds the CUDA kernels, their tests and
 # benchmarks, runs the tests (bit-exact against the CPU reference), a subset of them under
-# compute-sanitizer memcheck, and the benchmarks, and writes logs and a Markdown summary.
+# compute-sanitizer memcheck, the torch ops on CUDA tensors (bit-exact against the same ops
+# on CPU tensors), and the benchmarks, and writes logs and a Markdown summary.
 #
 #   scripts/gpu_check.sh OUTDIR [--debs DIR] [--build DIR] [--quick] [--build-only]
 #
@@ -14,6 +15,7 @@
 #
 # Output in OUTDIR: summary.md (device, versions, test counts, the benchmark tables, step
 # times), env.txt, configure.log, build.log, cuda_test.log + cuda_test.xml, memcheck.log,
+# torch_cuda_test.log + torch_cuda_test.xml,
 # cuda_benchmarks.md, cuda_torch_baselines.md. Exit status non-zero when a step fails or a
 # test fails; a missing GPU is an error here (the tests would only skip).
 #   --build DIR   build directory (default build-gpu/ in the repository)
@@ -112,6 +114,11 @@ s=$(date +%s)
 targets=(coreai_opt_cuda_test coreai_opt_cuda_benchmarks)
 grep -q coreai_opt_cuda_torch_baselines "$build/CMakeFiles/TargetDirectories.txt" 2>/dev/null &&
   targets+=(coreai_opt_cuda_torch_baselines)
+# The torch ops on CUDA tensors (builds the coreai_opt_torch library with its CUDA backend).
+torch_test_target=coreai_opt_torch_ops_cuda_test
+have_torch_test=0
+grep -q "$torch_test_target" "$build/CMakeFiles/TargetDirectories.txt" 2>/dev/null &&
+  { targets+=("$torch_test_target"); have_torch_test=1; }
 log "build with $jobs jobs: ${targets[*]}"
 if ! cmake --build "$build" -j "$jobs" --target "${targets[@]}" >"$out/build.log" 2>&1; then
   grep -E "error|Error" "$out/build.log" | head -20 >&2 || true
@@ -139,6 +146,28 @@ skipped=$(grep -c '^\[  SKIPPED \]' "$out/cuda_test.log" || true)
 log "tests $test_result: $test_line(skip lines: $skipped)"
 grep -E "^\[  FAILED  \]" "$out/cuda_test.log" | head -20 >&2 || true
 step_done "tests" "$s"
+
+s=$(date +%s)
+torch_test_bin=$build/tests/$torch_test_target
+if ((have_torch_test)); then
+  log "torch ops on CUDA: $torch_test_bin"
+  if "$torch_test_bin" --gtest_output="xml:$out/torch_cuda_test.xml" >"$out/torch_cuda_test.log" 2>&1; then
+    torch_test_result="passed"
+  else
+    torch_test_result="FAILED"
+    status=1
+  fi
+  torch_test_line=$(grep -E '^\[  (PASSED|FAILED) ' "$out/torch_cuda_test.log" | head -2 | tr '\n' ' ' || true)
+  torch_skipped=$(grep -c '^\[  SKIPPED \]' "$out/torch_cuda_test.log" || true)
+  log "torch ops on CUDA $torch_test_result: $torch_test_line(skip lines: $torch_skipped)"
+  grep -E "^\[  FAILED  \]" "$out/torch_cuda_test.log" | head -20 >&2 || true
+else
+  torch_test_result="FAILED (target $torch_test_target not configured: no CUDA-enabled torch layer)"
+  torch_test_line=""
+  status=1
+  log "torch ops on CUDA: $torch_test_result"
+fi
+step_done "torch ops tests" "$s"
 
 s=$(date +%s)
 memcheck_result="not run (compute-sanitizer missing)"
@@ -183,6 +212,7 @@ step_done "benchmarks" "$s"
   echo "## Tests (bit-exact against the CPU reference)"
   echo
   echo "- coreai_opt_cuda_test: **$test_result** — $test_line"
+  echo "- $torch_test_target (torch ops, CUDA vs CPU tensors): **$torch_test_result** — $torch_test_line"
   grep '^\[ info \]' "$out/cuda_test.log" | sed 's/^\[ info \] /- /' || true
   echo "- compute-sanitizer memcheck subset: $memcheck_result"
   echo

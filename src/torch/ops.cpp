@@ -129,21 +129,29 @@ TORCH_LIBRARY(coreai_opt, m) {
       "str qformulation='zp', str? scale_dtype=None) -> (Tensor, Tensor, Tensor)");
 }
 
-TORCH_LIBRARY_IMPL(coreai_opt, CPU, m) {
-  m.impl("fake_quantize", &detail::fake_quantize_cpu);
-  m.impl("fake_quantize.out", &detail::fake_quantize_out_cpu);
-  m.impl("fake_quantize_with_mask", &detail::fake_quantize_with_mask_cpu);
-  m.impl("quantize", &detail::quantize_cpu);
-  m.impl("quantize.out", &detail::quantize_out_cpu);
-  m.impl("dequantize", &detail::dequantize_cpu);
-  m.impl("dequantize.out", &detail::dequantize_out_cpu);
-  m.impl("mxfp4_quantize", &detail::mxfp4_quantize_cpu);
-  m.impl("mxfp4_quantize.out", &detail::mxfp4_quantize_out_cpu);
-  m.impl("mxfp4_dequantize", &detail::mxfp4_dequantize_cpu);
-  m.impl("block_minmax", &detail::block_minmax_cpu);
-  m.impl("observe_", &detail::observe_cpu);
-  m.impl("choose_qparams", &detail::choose_qparams_cpu);
+namespace detail {
+
+void register_kernels(torch::Library& m) {
+  m.impl("fake_quantize", &fake_quantize_impl);
+  m.impl("fake_quantize.out", &fake_quantize_out_impl);
+  m.impl("fake_quantize_with_mask", &fake_quantize_with_mask_impl);
+  m.impl("quantize", &quantize_impl);
+  m.impl("quantize.out", &quantize_out_impl);
+  m.impl("dequantize", &dequantize_impl);
+  m.impl("dequantize.out", &dequantize_out_impl);
+  m.impl("mxfp4_quantize", &mxfp4_quantize_impl);
+  m.impl("mxfp4_quantize.out", &mxfp4_quantize_out_impl);
+  m.impl("mxfp4_dequantize", &mxfp4_dequantize_impl);
+  m.impl("block_minmax", &block_minmax_impl);
+  m.impl("observe_", &observe_impl);
+  m.impl("choose_qparams", &choose_qparams_impl);
 }
+
+}  // namespace detail
+
+// The same functions serve CPU and CUDA tensors (ops_cuda.cpp registers them for the CUDA
+// key); they pick the device's kernels themselves (detail::backend_for).
+TORCH_LIBRARY_IMPL(coreai_opt, CPU, m) { detail::register_kernels(m); }
 
 TORCH_LIBRARY_IMPL(coreai_opt, Autograd, m) { m.impl("fake_quantize", &fake_quantize_autograd); }
 

@@ -1,5 +1,6 @@
-// CPU implementations of the coreai_opt tensor ops: validation with TORCH_CHECK, the
-// blockwise view, at::parallel_for over element ranges, and the torch-free kernels.
+// The coreai_opt tensor ops: validation with TORCH_CHECK and allocation shared by every
+// device, the routing to a device's kernels (backend_for, the one place that looks at
+// the device), and the CPU backend: at::parallel_for over the torch-free kernels.
 #include "torch/ops_impl.h"
 
 #include <ATen/Parallel.h>
@@ -30,6 +31,8 @@ namespace k = coreai_opt::kernels;
 // large enough that per-unit overhead is negligible.
 constexpr int64_t kUnit = 32768;
 
+// ------------------------------------------------------------ shared validation
+
 DType parse_dtype(c10::string_view name) {
   const auto d = dtype_from_name(name);
   TORCH_CHECK(d.has_value(), "coreai_opt: unsupported dtype '", std::string(name),
@@ -46,23 +49,27 @@ k::BlockwiseView make_view(IntArrayRef shape, IntArrayRef block_size) {
   }
 }
 
-void check_float_input(const Tensor& t, const char* what) {
-  TORCH_CHECK(t.device().is_cpu(), "coreai_opt: ", what, " must be a CPU tensor");
-  const auto st = t.scalar_type();
-  TORCH_CHECK(st == at::kFloat || st == at::kBFloat16 || st == at::kHalf, "coreai_opt: ", what,
-              " must be float32, bfloat16 or float16, got ", st);
+bool is_kernel_float(at::ScalarType st) {
+  return st == at::kFloat || st == at::kBFloat16 || st == at::kHalf;
 }
 
-// Parameters converted to the kernels' types, contiguous, with one entry per block.
-struct Params {
-  Tensor scale, zero_point, minval;
-  int64_t quant_min = 0, quant_max = 0;
-};
+void check_float_dtype(const Tensor& t, const char* what) {
+  TORCH_CHECK(is_kernel_float(t.scalar_type()), "coreai_opt: ", what,
+              " must be float32, bfloat16 or float16, got ", t.scalar_type());
+}
 
-Params make_params(const k::BlockwiseView& v, DType dtype, const Tensor& scale,
-                   const OptTensor& zero_point, const OptTensor& minval, int64_t quant_min,
-                   int64_t quant_max) {
-  Params p;
+// All tensors of one call live on one device: the device of `ref` (the op's main input).
+void check_device(const char* op, const Tensor& t, const char* what, const Tensor& ref,
+                  const char* ref_what) {
+  TORCH_CHECK(t.device() == ref.device(), op, ": ", what, " is on ", t.device(), " but ", ref_what,
+              " is on ", ref.device(), "; all tensors of one call must be on one device");
+}
+
+QuantParams make_params(const char* op, const Tensor& input, const k::BlockwiseView& v, DType dtype,
+                        const Tensor& scale, const OptTensor& zero_point, const OptTensor& minval,
+                        int64_t quant_min, int64_t quant_max) {
+  check_device(op, scale, "scale", input, "the input");
+  QuantParams p;
   p.scale = scale.to(at::kFloat).contiguous();
   TORCH_CHECK(p.scale.numel() == v.num_params(), "coreai_opt: scale has ", p.scale.numel(),
               " elements, the block size list needs ", v.num_params(), " (parameter shape ",
@@ -85,10 +92,12 @@ Params make_params(const k::BlockwiseView& v, DType dtype, const Tensor& scale,
   p.quant_min = quant_min;
   p.quant_max = quant_max;
   if (minval.has_value()) {
+    check_device(op, *minval, "minval", input, "the input");
     p.minval = minval->to(at::kFloat).contiguous();
     TORCH_CHECK(p.minval.numel() == v.num_params(), "coreai_opt: minval has ", p.minval.numel(),
                 " elements, expected ", v.num_params());
   } else if (zero_point.has_value()) {
+    check_device(op, *zero_point, "zero_point", input, "the input");
     p.zero_point = zero_point->to(at::kInt).contiguous();
     TORCH_CHECK(p.zero_point.numel() == v.num_params(), "coreai_opt: zero_point has ",
                 p.zero_point.numel(), " elements, expected ", v.num_params());
@@ -96,7 +105,99 @@ Params make_params(const k::BlockwiseView& v, DType dtype, const Tensor& scale,
   return p;
 }
 
-k::IntQuantParams int_params(const Params& p, int64_t offset, int64_t run_length) {
+at::ScalarType codes_dtype(DType dtype, bool packed) {
+  switch (dtype) {
+    case DType::kFloat8E4M3FN:
+      return at::kFloat8_e4m3fn;
+    case DType::kFloat8E5M2:
+      return at::kFloat8_e5m2;
+    case DType::kFloat4E2M1FNx2:
+      return at::kFloat4_e2m1fn_x2;
+    default:
+      break;
+  }
+  if (packed) return at::kByte;
+  return is_signed_int(dtype) ? at::kChar : at::kByte;
+}
+
+std::vector<int64_t> packed_shape(IntArrayRef shape) {
+  TORCH_CHECK(!shape.empty() && shape.back() % 2 == 0,
+              "coreai_opt: packing two codes per byte needs an even last dimension, got shape ",
+              shape);
+  std::vector<int64_t> s = shape.vec();
+  s.back() /= 2;
+  return s;
+}
+
+std::vector<int64_t> unpacked_shape(IntArrayRef packed) {
+  TORCH_CHECK(!packed.empty(), "coreai_opt: packed codes need at least one dimension");
+  std::vector<int64_t> s = packed.vec();
+  s.back() *= 2;
+  return s;
+}
+
+void check_packed_allowed(DType dtype, bool packed) {
+  if (dtype == DType::kFloat4E2M1FNx2) {
+    TORCH_CHECK(packed, "coreai_opt: float4_e2m1fn_x2 codes are always packed (packed=True)");
+  } else if (packed) {
+    TORCH_CHECK(dtype == DType::kInt4 || dtype == DType::kUInt4,
+                "coreai_opt: only int4, uint4 "
+                "and float4_e2m1fn_x2 pack two codes per byte, not ",
+                dtype_name(dtype));
+  }
+}
+
+void check_mxfp4_block_size(int64_t block_size) {
+  TORCH_CHECK(block_size > 0 && block_size % 2 == 0,
+              "coreai_opt: MXFP4 block_size must be a "
+              "positive even number, got ",
+              block_size);
+}
+
+k::ParamPrecision precision_of(at::ScalarType t) {
+  if (t == at::kBFloat16) return k::ParamPrecision::kBFloat16;
+  if (t == at::kHalf) return k::ParamPrecision::kFloat16;
+  return k::ParamPrecision::kFloat32;
+}
+
+QuantizationScheme parse_scheme(c10::string_view s) {
+  if (s == "symmetric") return QuantizationScheme::kSymmetric;
+  if (s == "asymmetric") return QuantizationScheme::kAsymmetric;
+  if (s == "symmetric_with_clipping") return QuantizationScheme::kSymmetricWithClipping;
+  TORCH_CHECK(false, "coreai_opt: unknown qscheme '", std::string(s),
+              "'. Allowed: 'symmetric', 'asymmetric', 'symmetric_with_clipping'");
+}
+
+QuantizationFormulation parse_formulation(c10::string_view s) {
+  if (s == "zp") return QuantizationFormulation::kZp;
+  if (s == "minval") return QuantizationFormulation::kMinval;
+  TORCH_CHECK(false, "coreai_opt: unknown qformulation '", std::string(s),
+              "'. Allowed: 'zp', 'minval'");
+}
+
+k::RangeCalculator parse_calculator(c10::string_view s) {
+  if (s == "static") return k::RangeCalculator::kStatic;
+  if (s == "moving_average") return k::RangeCalculator::kMovingAverage;
+  if (s == "global_minmax") return k::RangeCalculator::kGlobalMinMax;
+  TORCH_CHECK(false, "coreai_opt: unknown qparam calculator '", std::string(s),
+              "'. Allowed: 'static', 'moving_average', 'global_minmax'");
+}
+
+// A contiguous tensor to compute into: `out` itself, or a fresh one of its shape,
+// dtype and device whose values finish() copies back.
+Tensor contiguous_target(const Tensor& out) {
+  return out.is_contiguous()
+             ? out
+             : at::empty(out.sizes(), out.options().memory_format(at::MemoryFormat::Contiguous));
+}
+
+void finish(Tensor& out, const Tensor& target) {
+  if (!target.is_same(out)) out.copy_(target);
+}
+
+// ------------------------------------------------------------------- CPU backend
+
+k::IntQuantParams int_params(const QuantParams& p, int64_t offset, int64_t run_length) {
   k::IntQuantParams ip;
   ip.scale = p.scale.data_ptr<float>() + offset;
   if (p.zero_point.defined()) ip.zero_point = p.zero_point.data_ptr<int32_t>() + offset;
@@ -107,7 +208,7 @@ k::IntQuantParams int_params(const Params& p, int64_t offset, int64_t run_length
   return ip;
 }
 
-k::FloatQuantParams float_params(const Params& p, int64_t offset, int64_t run_length) {
+k::FloatQuantParams float_params(const QuantParams& p, int64_t offset, int64_t run_length) {
   return {p.scale.data_ptr<float>() + offset, static_cast<std::size_t>(run_length)};
 }
 
@@ -135,14 +236,20 @@ void parallel_over(const k::BlockwiseView& v, int64_t unit, const Fn& fn) {
 
 std::size_t sz(int64_t v) { return static_cast<std::size_t>(v); }
 
-// Fake-quantizes float32 contiguous x into float32 contiguous y (and mask when defined).
-void fake_quantize_float(const Tensor& x, Tensor& y, Tensor* mask, IntArrayRef block_size,
-                         DType dtype, const OptTensor& zero_point, const OptTensor& minval,
-                         const Tensor& scale, int64_t quant_min, int64_t quant_max) {
-  const k::BlockwiseView v = make_view(x.sizes(), block_size);
-  const Params p = make_params(v, dtype, scale, zero_point, minval, quant_min, quant_max);
+// The CPU kernels work in float32: 16-bit inputs are converted exactly, 16-bit outputs
+// are the float32 results rounded to nearest even (the CUDA kernels do the same inside).
+Tensor float_input(const Tensor& x) { return x.to(at::kFloat); }
+
+Tensor float_output(const Tensor& y) {
+  return y.scalar_type() == at::kFloat ? y : at::empty(y.sizes(), y.options().dtype(at::kFloat));
+}
+
+void cpu_fake_quantize(const char*, const Tensor& x_in, Tensor& y, Tensor* mask,
+                       const k::BlockwiseView& v, DType dtype, const QuantParams& p) {
+  const Tensor x = float_input(x_in);
+  Tensor yf = float_output(y);
   const float* xp = x.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
+  float* yp = yf.data_ptr<float>();
   auto* mp = mask != nullptr ? reinterpret_cast<std::uint8_t*>(mask->data_ptr<bool>()) : nullptr;
   const int64_t run = v.run_length();
   parallel_over(v, kUnit, [&](int64_t s, int64_t off, int64_t b, int64_t e) {
@@ -158,61 +265,14 @@ void fake_quantize_float(const Tensor& x, Tensor& y, Tensor* mask, IntArrayRef b
       k::int_fake_quantize(xp + s, yp + s, m, sz(b), sz(e), int_params(p, off, run));
     }
   });
+  finish(y, yf);
 }
 
-bool is_plain_float(const Tensor& t) { return t.scalar_type() == at::kFloat && t.is_contiguous(); }
-
-at::ScalarType codes_dtype(DType dtype, bool packed) {
-  switch (dtype) {
-    case DType::kFloat8E4M3FN:
-      return at::kFloat8_e4m3fn;
-    case DType::kFloat8E5M2:
-      return at::kFloat8_e5m2;
-    case DType::kFloat4E2M1FNx2:
-      return at::kFloat4_e2m1fn_x2;
-    default:
-      break;
-  }
-  if (packed) return at::kByte;
-  return is_signed_int(dtype) ? at::kChar : at::kByte;
-}
-
-std::vector<int64_t> packed_shape(IntArrayRef shape) {
-  TORCH_CHECK(!shape.empty() && shape.back() % 2 == 0,
-              "coreai_opt: packing two codes per byte needs an even last dimension, got shape ",
-              shape);
-  std::vector<int64_t> s = shape.vec();
-  s.back() /= 2;
-  return s;
-}
-
-void check_packed_allowed(DType dtype, bool packed) {
-  if (dtype == DType::kFloat4E2M1FNx2) {
-    TORCH_CHECK(packed, "coreai_opt: float4_e2m1fn_x2 codes are always packed (packed=True)");
-  } else if (packed) {
-    TORCH_CHECK(dtype == DType::kInt4 || dtype == DType::kUInt4,
-                "coreai_opt: only int4, uint4 "
-                "and float4_e2m1fn_x2 pack two codes per byte, not ",
-                dtype_name(dtype));
-  }
-}
-
-void quantize_into(const Tensor& input, const Tensor& scale, const OptTensor& zero_point,
-                   const OptTensor& minval, IntArrayRef block_size, DType dtype, int64_t quant_min,
-                   int64_t quant_max, bool packed, Tensor& out) {
-  check_float_input(input, "input");
-  check_packed_allowed(dtype, packed);
-  const Tensor x = input.to(at::kFloat).contiguous();
-  const k::BlockwiseView v = make_view(x.sizes(), block_size);
-  const Params p = make_params(v, dtype, scale, zero_point, minval, quant_min, quant_max);
-  const auto expected_shape = packed ? packed_shape(x.sizes()) : x.sizes().vec();
-  TORCH_CHECK(out.sizes() == IntArrayRef(expected_shape) &&
-                  out.scalar_type() == codes_dtype(dtype, packed) && out.is_contiguous(),
-              "coreai_opt: out must be a contiguous ", codes_dtype(dtype, packed),
-              " tensor of shape ", IntArrayRef(expected_shape), ", got ", out.scalar_type(), " ",
-              out.sizes());
+void cpu_quantize(const char*, const Tensor& x_in, Tensor& codes, const k::BlockwiseView& v,
+                  DType dtype, const QuantParams& p, bool packed) {
+  const Tensor x = float_input(x_in);
   const float* xp = x.data_ptr<float>();
-  auto* op = static_cast<std::uint8_t*>(out.data_ptr());
+  auto* op = static_cast<std::uint8_t*>(codes.data_ptr());
   const int64_t run = v.run_length();
   parallel_over(v, kUnit, [&](int64_t s, int64_t off, int64_t b, int64_t e) {
     if (dtype == DType::kFloat4E2M1FNx2) {
@@ -227,26 +287,11 @@ void quantize_into(const Tensor& input, const Tensor& scale, const OptTensor& ze
   });
 }
 
-void dequantize_into(const Tensor& codes_in, const Tensor& scale, const OptTensor& zero_point,
-                     const OptTensor& minval, IntArrayRef block_size, DType dtype,
-                     int64_t quant_min, int64_t quant_max, bool packed, Tensor& y) {
-  check_packed_allowed(dtype, packed);
-  TORCH_CHECK(codes_in.scalar_type() == codes_dtype(dtype, packed) ||
-                  (codes_in.scalar_type() == at::kByte && (packed || is_float(dtype))),
-              "coreai_opt: codes of ", dtype_name(dtype), " must be ", codes_dtype(dtype, packed),
-              ", got ", codes_in.scalar_type());
-  const Tensor codes = codes_in.contiguous();
-  const k::BlockwiseView v = make_view(y.sizes(), block_size);
-  if (packed) {
-    TORCH_CHECK(codes.sizes() == IntArrayRef(packed_shape(y.sizes())),
-                "coreai_opt: packed codes of shape ", codes.sizes(), " do not match ", y.sizes());
-  } else {
-    TORCH_CHECK(codes.sizes() == y.sizes(), "coreai_opt: codes shape ", codes.sizes(),
-                " differs from the output shape ", y.sizes());
-  }
-  const Params p = make_params(v, dtype, scale, zero_point, minval, quant_min, quant_max);
+void cpu_dequantize(const char*, const Tensor& codes, Tensor& y, const k::BlockwiseView& v,
+                    DType dtype, const QuantParams& p, bool packed) {
+  Tensor yf = float_output(y);
   const auto* cp = static_cast<const std::uint8_t*>(codes.data_ptr());
-  float* yp = y.data_ptr<float>();
+  float* yp = yf.data_ptr<float>();
   const int64_t run = v.run_length();
   parallel_over(v, kUnit, [&](int64_t s, int64_t off, int64_t b, int64_t e) {
     if (dtype == DType::kFloat4E2M1FNx2) {
@@ -259,23 +304,41 @@ void dequantize_into(const Tensor& codes_in, const Tensor& scale, const OptTenso
       k::int_dequantize(cp + s, yp + s, sz(b), sz(e), int_params(p, off, run));
     }
   });
+  finish(y, yf);
 }
 
-std::vector<int64_t> unpacked_shape(IntArrayRef packed) {
-  TORCH_CHECK(!packed.empty(), "coreai_opt: packed codes need at least one dimension");
-  std::vector<int64_t> s = packed.vec();
-  s.back() *= 2;
-  return s;
+void cpu_mxfp4_quantize(const char*, const Tensor& x_in, Tensor& packed, Tensor& scales,
+                        int64_t block_size) {
+  const Tensor x = float_input(x_in);
+  const float* xp = x.data_ptr<float>();
+  auto* pp = static_cast<std::uint8_t*>(packed.data_ptr());
+  auto* sp = static_cast<std::uint8_t*>(scales.data_ptr());
+  const int64_t n = x.numel();
+  const int64_t unit = block_size * std::max<int64_t>(1, kUnit / block_size);
+  at::parallel_for(0, (n + unit - 1) / unit, 1, [&](int64_t u0, int64_t u1) {
+    k::mxfp4_quantize(xp, pp, sp, sz(u0 * unit), sz(std::min(n, u1 * unit)), sz(block_size));
+  });
 }
 
-k::ParamPrecision precision_of(at::ScalarType t) {
-  if (t == at::kBFloat16) return k::ParamPrecision::kBFloat16;
-  if (t == at::kHalf) return k::ParamPrecision::kFloat16;
-  return k::ParamPrecision::kFloat32;
+void cpu_mxfp4_dequantize(const char*, const Tensor& packed, const Tensor& scales, Tensor& y,
+                          int64_t block_size) {
+  Tensor yf = float_output(y);
+  const auto* pp = static_cast<const std::uint8_t*>(packed.data_ptr());
+  const auto* sp = static_cast<const std::uint8_t*>(scales.data_ptr());
+  float* yp = yf.data_ptr<float>();
+  const int64_t n = yf.numel();
+  const int64_t unit = block_size * std::max<int64_t>(1, kUnit / block_size);
+  at::parallel_for(0, (n + unit - 1) / unit, 1, [&](int64_t u0, int64_t u1) {
+    k::mxfp4_dequantize(pp, sp, yp, sz(u0 * unit), sz(std::min(n, u1 * unit)), sz(block_size));
+  });
+  finish(y, yf);
 }
 
-// Per-block min/max of float32 contiguous x into float arrays (param order).
-void reduce_minmax(const Tensor& x, const k::BlockwiseView& v, float* mins, float* maxs) {
+void cpu_block_minmax(const char*, const Tensor& x_in, const k::BlockwiseView& v, Tensor& mins_t,
+                      Tensor& maxs_t) {
+  const Tensor x = float_input(x_in);
+  float* mins = mins_t.data_ptr<float>();
+  float* maxs = maxs_t.data_ptr<float>();
   const int64_t np = v.num_params();
   constexpr float kInf = std::numeric_limits<float>::infinity();
   const int threads = at::get_num_threads();
@@ -306,137 +369,196 @@ void reduce_minmax(const Tensor& x, const k::BlockwiseView& v, float* mins, floa
   }
 }
 
-QuantizationScheme parse_scheme(c10::string_view s) {
-  if (s == "symmetric") return QuantizationScheme::kSymmetric;
-  if (s == "asymmetric") return QuantizationScheme::kAsymmetric;
-  if (s == "symmetric_with_clipping") return QuantizationScheme::kSymmetricWithClipping;
-  TORCH_CHECK(false, "coreai_opt: unknown qscheme '", std::string(s),
-              "'. Allowed: 'symmetric', 'asymmetric', 'symmetric_with_clipping'");
+const Backend kCpuBackend{&cpu_fake_quantize,  &cpu_quantize,         &cpu_dequantize,
+                          &cpu_mxfp4_quantize, &cpu_mxfp4_dequantize, &cpu_block_minmax};
+
+// ---------------------------------------------------------------------- routing
+
+// The one place that picks the kernels for a device: `t` is the op's main input, every
+// other tensor has been checked to be on its device.
+const Backend& backend_for(const Tensor& t, const char* op) {
+  if (t.device().is_cpu()) return kCpuBackend;
+#if COREAI_OPT_WITH_CUDA
+  if (t.device().is_cuda()) return cuda_backend();
+  constexpr const char* kDevices = "CPU and CUDA";
+#else
+  constexpr const char* kDevices = "CPU (built without COREAI_OPT_WITH_CUDA)";
+#endif
+  TORCH_CHECK(false, op, ": tensors on ", t.device(), " are not supported; coreai_opt runs on ",
+              kDevices);
 }
 
-QuantizationFormulation parse_formulation(c10::string_view s) {
-  if (s == "zp") return QuantizationFormulation::kZp;
-  if (s == "minval") return QuantizationFormulation::kMinval;
-  TORCH_CHECK(false, "coreai_opt: unknown qformulation '", std::string(s),
-              "'. Allowed: 'zp', 'minval'");
+// ------------------------------------------------------------------- op bodies
+
+// Fake-quantizes `input` into `out` (input's shape, dtype and device; any strides).
+void fake_quantize_into(const char* op, const Tensor& input, const Tensor& scale,
+                        const OptTensor& zero_point, const OptTensor& minval,
+                        IntArrayRef block_size, c10::string_view dtype_name_, int64_t quant_min,
+                        int64_t quant_max, Tensor& out, Tensor* mask) {
+  const Backend& be = backend_for(input, op);
+  check_float_dtype(input, "input");
+  const DType dtype = parse_dtype(dtype_name_);
+  check_device(op, out, "out", input, "the input");
+  TORCH_CHECK(out.sizes() == input.sizes() && out.scalar_type() == input.scalar_type(),
+              "coreai_opt: out must have the input's shape ", input.sizes(), " and dtype ",
+              input.scalar_type(), ", got ", out.scalar_type(), " ", out.sizes());
+  const Tensor x = input.contiguous();
+  const k::BlockwiseView v = make_view(x.sizes(), block_size);
+  const QuantParams p =
+      make_params(op, x, v, dtype, scale, zero_point, minval, quant_min, quant_max);
+  if (v.numel() == 0) return;
+  Tensor y = contiguous_target(out);
+  be.fake_quantize(op, x, y, mask, v, dtype, p);
+  finish(out, y);
 }
 
-k::RangeCalculator parse_calculator(c10::string_view s) {
-  if (s == "static") return k::RangeCalculator::kStatic;
-  if (s == "moving_average") return k::RangeCalculator::kMovingAverage;
-  if (s == "global_minmax") return k::RangeCalculator::kGlobalMinMax;
-  TORCH_CHECK(false, "coreai_opt: unknown qparam calculator '", std::string(s),
-              "'. Allowed: 'static', 'moving_average', 'global_minmax'");
+void quantize_into(const char* op, const Tensor& input, const Tensor& scale,
+                   const OptTensor& zero_point, const OptTensor& minval, IntArrayRef block_size,
+                   DType dtype, int64_t quant_min, int64_t quant_max, bool packed, Tensor& out) {
+  const Backend& be = backend_for(input, op);
+  check_float_dtype(input, "input");
+  check_packed_allowed(dtype, packed);
+  check_device(op, out, "out", input, "the input");
+  const Tensor x = input.contiguous();
+  const k::BlockwiseView v = make_view(x.sizes(), block_size);
+  const QuantParams p =
+      make_params(op, x, v, dtype, scale, zero_point, minval, quant_min, quant_max);
+  const auto expected_shape = packed ? packed_shape(x.sizes()) : x.sizes().vec();
+  TORCH_CHECK(out.sizes() == IntArrayRef(expected_shape) &&
+                  out.scalar_type() == codes_dtype(dtype, packed) && out.is_contiguous(),
+              "coreai_opt: out must be a contiguous ", codes_dtype(dtype, packed),
+              " tensor of shape ", IntArrayRef(expected_shape), ", got ", out.scalar_type(), " ",
+              out.sizes());
+  if (v.numel() == 0) return;
+  be.quantize(op, x, out, v, dtype, p, packed);
+}
+
+// Dequantizes into `out` (float32, bfloat16 or float16, on the codes' device, any strides).
+void dequantize_into(const char* op, const Tensor& codes_in, const Tensor& scale,
+                     const OptTensor& zero_point, const OptTensor& minval, IntArrayRef block_size,
+                     DType dtype, int64_t quant_min, int64_t quant_max, bool packed, Tensor& out) {
+  const Backend& be = backend_for(codes_in, op);
+  check_packed_allowed(dtype, packed);
+  check_float_dtype(out, "out");
+  check_device(op, out, "out", codes_in, "codes");
+  TORCH_CHECK(codes_in.scalar_type() == codes_dtype(dtype, packed) ||
+                  (codes_in.scalar_type() == at::kByte && (packed || is_float(dtype))),
+              "coreai_opt: codes of ", dtype_name(dtype), " must be ", codes_dtype(dtype, packed),
+              ", got ", codes_in.scalar_type());
+  const Tensor codes = codes_in.contiguous();
+  const k::BlockwiseView v = make_view(out.sizes(), block_size);
+  if (packed) {
+    TORCH_CHECK(codes.sizes() == IntArrayRef(packed_shape(out.sizes())),
+                "coreai_opt: packed codes of shape ", codes.sizes(), " do not match ", out.sizes());
+  } else {
+    TORCH_CHECK(codes.sizes() == out.sizes(), "coreai_opt: codes shape ", codes.sizes(),
+                " differs from the output shape ", out.sizes());
+  }
+  const QuantParams p =
+      make_params(op, codes, v, dtype, scale, zero_point, minval, quant_min, quant_max);
+  if (v.numel() == 0) return;
+  Tensor y = contiguous_target(out);
+  be.dequantize(op, codes, y, v, dtype, p, packed);
+  finish(out, y);
+}
+
+// Float output of a requested dtype: the kernels write float32 / bfloat16 / float16
+// directly; any other dtype is converted from float32.
+Tensor empty_output(IntArrayRef shape, const Tensor& like, std::optional<at::ScalarType> od) {
+  const at::ScalarType st = od.value_or(at::kFloat);
+  return at::empty(shape, like.options().dtype(is_kernel_float(st) ? st : at::kFloat));
+}
+
+Tensor as_output_dtype(const Tensor& y, std::optional<at::ScalarType> od) {
+  const at::ScalarType st = od.value_or(at::kFloat);
+  return y.scalar_type() == st ? y : y.to(st);
 }
 
 }  // namespace
 
-std::tuple<Tensor, Tensor> fake_quantize_with_mask_cpu(
+// --------------------------------------------------------------- registered ops
+
+std::tuple<Tensor, Tensor> fake_quantize_with_mask_impl(
     const Tensor& input, const Tensor& scale, const OptTensor& zero_point, const OptTensor& minval,
     IntArrayRef block_size, c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max) {
-  check_float_input(input, "input");
-  const DType dtype = parse_dtype(dtype_name_);
-  const Tensor x = input.to(at::kFloat).contiguous();
-  Tensor y = at::empty_like(x);
-  Tensor mask = at::empty(x.sizes(), x.options().dtype(at::kBool));
-  fake_quantize_float(x, y, &mask, block_size, dtype, zero_point, minval, scale, quant_min,
-                      quant_max);
-  return {y.to(input.scalar_type()), mask};
+  Tensor y = at::empty(input.sizes(), input.options());
+  Tensor mask = at::empty(input.sizes(), input.options().dtype(at::kBool));
+  fake_quantize_into("coreai_opt::fake_quantize_with_mask", input, scale, zero_point, minval,
+                     block_size, dtype_name_, quant_min, quant_max, y, &mask);
+  return {y, mask};
 }
 
-Tensor fake_quantize_cpu(const Tensor& input, const Tensor& scale, const OptTensor& zero_point,
-                         const OptTensor& minval, IntArrayRef block_size,
-                         c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max) {
-  check_float_input(input, "input");
-  Tensor out =
-      at::empty(input.sizes(), input.options().memory_format(at::MemoryFormat::Contiguous));
-  return fake_quantize_out_cpu(input, scale, zero_point, minval, block_size, dtype_name_, quant_min,
-                               quant_max, out);
-}
-
-Tensor& fake_quantize_out_cpu(const Tensor& input, const Tensor& scale, const OptTensor& zero_point,
-                              const OptTensor& minval, IntArrayRef block_size,
-                              c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max,
-                              Tensor& out) {
-  check_float_input(input, "input");
-  const DType dtype = parse_dtype(dtype_name_);
-  TORCH_CHECK(out.sizes() == input.sizes() && out.scalar_type() == input.scalar_type(),
-              "coreai_opt: out must have the input's shape ", input.sizes(), " and dtype ",
-              input.scalar_type(), ", got ", out.scalar_type(), " ", out.sizes());
-  const Tensor x = input.to(at::kFloat).contiguous();
-  if (is_plain_float(out)) {
-    fake_quantize_float(x, out, nullptr, block_size, dtype, zero_point, minval, scale, quant_min,
-                        quant_max);
-  } else {
-    Tensor y = at::empty_like(x);
-    fake_quantize_float(x, y, nullptr, block_size, dtype, zero_point, minval, scale, quant_min,
-                        quant_max);
-    out.copy_(y);
-  }
+Tensor fake_quantize_impl(const Tensor& input, const Tensor& scale, const OptTensor& zero_point,
+                          const OptTensor& minval, IntArrayRef block_size,
+                          c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max) {
+  Tensor out = at::empty(input.sizes(), input.options());
+  fake_quantize_into("coreai_opt::fake_quantize", input, scale, zero_point, minval, block_size,
+                     dtype_name_, quant_min, quant_max, out, nullptr);
   return out;
 }
 
-Tensor quantize_cpu(const Tensor& input, const Tensor& scale, const OptTensor& zero_point,
-                    const OptTensor& minval, IntArrayRef block_size, c10::string_view dtype_name_,
-                    int64_t quant_min, int64_t quant_max, bool packed) {
+Tensor& fake_quantize_out_impl(const Tensor& input, const Tensor& scale,
+                               const OptTensor& zero_point, const OptTensor& minval,
+                               IntArrayRef block_size, c10::string_view dtype_name_,
+                               int64_t quant_min, int64_t quant_max, Tensor& out) {
+  fake_quantize_into("coreai_opt::fake_quantize.out", input, scale, zero_point, minval, block_size,
+                     dtype_name_, quant_min, quant_max, out, nullptr);
+  return out;
+}
+
+Tensor quantize_impl(const Tensor& input, const Tensor& scale, const OptTensor& zero_point,
+                     const OptTensor& minval, IntArrayRef block_size, c10::string_view dtype_name_,
+                     int64_t quant_min, int64_t quant_max, bool packed) {
   const DType dtype = parse_dtype(dtype_name_);
   check_packed_allowed(dtype, packed);
   const auto shape = packed ? packed_shape(input.sizes()) : input.sizes().vec();
   Tensor out = at::empty(shape, input.options().dtype(codes_dtype(dtype, packed)));
-  quantize_into(input, scale, zero_point, minval, block_size, dtype, quant_min, quant_max, packed,
-                out);
+  quantize_into("coreai_opt::quantize", input, scale, zero_point, minval, block_size, dtype,
+                quant_min, quant_max, packed, out);
   return out;
 }
 
-Tensor& quantize_out_cpu(const Tensor& input, const Tensor& scale, const OptTensor& zero_point,
-                         const OptTensor& minval, IntArrayRef block_size,
-                         c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max,
-                         bool packed, Tensor& out) {
-  quantize_into(input, scale, zero_point, minval, block_size, parse_dtype(dtype_name_), quant_min,
-                quant_max, packed, out);
+Tensor& quantize_out_impl(const Tensor& input, const Tensor& scale, const OptTensor& zero_point,
+                          const OptTensor& minval, IntArrayRef block_size,
+                          c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max,
+                          bool packed, Tensor& out) {
+  quantize_into("coreai_opt::quantize.out", input, scale, zero_point, minval, block_size,
+                parse_dtype(dtype_name_), quant_min, quant_max, packed, out);
   return out;
 }
 
-Tensor dequantize_cpu(const Tensor& codes, const Tensor& scale, const OptTensor& zero_point,
-                      const OptTensor& minval, IntArrayRef block_size, c10::string_view dtype_name_,
-                      int64_t quant_min, int64_t quant_max, bool packed,
-                      std::optional<at::ScalarType> output_dtype) {
+Tensor dequantize_impl(const Tensor& codes, const Tensor& scale, const OptTensor& zero_point,
+                       const OptTensor& minval, IntArrayRef block_size,
+                       c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max,
+                       bool packed, std::optional<at::ScalarType> output_dtype) {
   const auto shape = packed ? unpacked_shape(codes.sizes()) : codes.sizes().vec();
-  Tensor y = at::empty(shape, codes.options().dtype(at::kFloat));
-  dequantize_into(codes, scale, zero_point, minval, block_size, parse_dtype(dtype_name_), quant_min,
-                  quant_max, packed, y);
-  const auto od = output_dtype.value_or(at::kFloat);
-  return od == at::kFloat ? y : y.to(od);
+  Tensor y = empty_output(shape, codes, output_dtype);
+  dequantize_into("coreai_opt::dequantize", codes, scale, zero_point, minval, block_size,
+                  parse_dtype(dtype_name_), quant_min, quant_max, packed, y);
+  return as_output_dtype(y, output_dtype);
 }
 
-Tensor& dequantize_out_cpu(const Tensor& codes, const Tensor& scale, const OptTensor& zero_point,
-                           const OptTensor& minval, IntArrayRef block_size,
-                           c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max,
-                           bool packed, Tensor& out) {
-  check_float_input(out, "out");
-  if (is_plain_float(out)) {
-    dequantize_into(codes, scale, zero_point, minval, block_size, parse_dtype(dtype_name_),
-                    quant_min, quant_max, packed, out);
-  } else {
-    Tensor y = at::empty(out.sizes(), out.options().dtype(at::kFloat));
-    dequantize_into(codes, scale, zero_point, minval, block_size, parse_dtype(dtype_name_),
-                    quant_min, quant_max, packed, y);
-    out.copy_(y);
-  }
+Tensor& dequantize_out_impl(const Tensor& codes, const Tensor& scale, const OptTensor& zero_point,
+                            const OptTensor& minval, IntArrayRef block_size,
+                            c10::string_view dtype_name_, int64_t quant_min, int64_t quant_max,
+                            bool packed, Tensor& out) {
+  dequantize_into("coreai_opt::dequantize.out", codes, scale, zero_point, minval, block_size,
+                  parse_dtype(dtype_name_), quant_min, quant_max, packed, out);
   return out;
 }
 
-std::tuple<Tensor&, Tensor&> mxfp4_quantize_out_cpu(const Tensor& input, int64_t block_size,
-                                                    Tensor& packed, Tensor& scales) {
-  check_float_input(input, "input");
-  TORCH_CHECK(block_size > 0 && block_size % 2 == 0,
-              "coreai_opt: MXFP4 block_size must be a "
-              "positive even number, got ",
-              block_size);
+std::tuple<Tensor&, Tensor&> mxfp4_quantize_out_impl(const Tensor& input, int64_t block_size,
+                                                     Tensor& packed, Tensor& scales) {
+  constexpr const char* op = "coreai_opt::mxfp4_quantize";
+  const Backend& be = backend_for(input, op);
+  check_float_dtype(input, "input");
+  check_mxfp4_block_size(block_size);
   TORCH_CHECK(input.dim() >= 1 && input.size(-1) % block_size == 0,
               "coreai_opt: MXFP4 needs the last dimension to be a multiple of the block size ",
               block_size, ", got shape ", input.sizes());
-  const Tensor x = input.to(at::kFloat).contiguous();
+  check_device(op, packed, "packed", input, "the input");
+  check_device(op, scales, "scales", input, "the input");
+  const Tensor x = input.contiguous();
   auto pshape = x.sizes().vec();
   pshape.back() /= 2;
   auto sshape = x.sizes().vec();
@@ -453,18 +575,11 @@ std::tuple<Tensor&, Tensor&> mxfp4_quantize_out_cpu(const Tensor& input, int64_t
       "coreai_opt: scales must be a contiguous float8_e8m0fnu (or uint8) tensor of "
       "shape ",
       IntArrayRef(sshape));
-  const float* xp = x.data_ptr<float>();
-  auto* pp = static_cast<std::uint8_t*>(packed.data_ptr());
-  auto* sp = static_cast<std::uint8_t*>(scales.data_ptr());
-  const int64_t n = x.numel();
-  const int64_t unit = block_size * std::max<int64_t>(1, kUnit / block_size);
-  at::parallel_for(0, (n + unit - 1) / unit, 1, [&](int64_t u0, int64_t u1) {
-    k::mxfp4_quantize(xp, pp, sp, sz(u0 * unit), sz(std::min(n, u1 * unit)), sz(block_size));
-  });
+  if (x.numel() > 0) be.mxfp4_quantize(op, x, packed, scales, block_size);
   return {packed, scales};
 }
 
-std::tuple<Tensor, Tensor> mxfp4_quantize_cpu(const Tensor& input, int64_t block_size) {
+std::tuple<Tensor, Tensor> mxfp4_quantize_impl(const Tensor& input, int64_t block_size) {
   TORCH_CHECK(input.dim() >= 1 && block_size > 0,
               "coreai_opt: MXFP4 needs a tensor with at "
               "least one dimension and a positive block size");
@@ -474,50 +589,50 @@ std::tuple<Tensor, Tensor> mxfp4_quantize_cpu(const Tensor& input, int64_t block
   sshape.back() /= block_size;
   Tensor packed = at::empty(pshape, input.options().dtype(at::kFloat4_e2m1fn_x2));
   Tensor scales = at::empty(sshape, input.options().dtype(at::kFloat8_e8m0fnu));
-  mxfp4_quantize_out_cpu(input, block_size, packed, scales);
+  mxfp4_quantize_out_impl(input, block_size, packed, scales);
   return {packed, scales};
 }
 
-Tensor mxfp4_dequantize_cpu(const Tensor& packed_in, const Tensor& scales_in, int64_t block_size,
-                            std::optional<at::ScalarType> output_dtype) {
-  TORCH_CHECK(block_size > 0 && block_size % 2 == 0,
-              "coreai_opt: MXFP4 block_size must be a "
-              "positive even number, got ",
-              block_size);
+Tensor mxfp4_dequantize_impl(const Tensor& packed_in, const Tensor& scales_in, int64_t block_size,
+                             std::optional<at::ScalarType> output_dtype) {
+  constexpr const char* op = "coreai_opt::mxfp4_dequantize";
+  const Backend& be = backend_for(packed_in, op);
+  check_mxfp4_block_size(block_size);
+  check_device(op, scales_in, "scales", packed_in, "packed");
   const Tensor packed = packed_in.contiguous();
   const Tensor scales = scales_in.contiguous();
   auto shape = unpacked_shape(packed.sizes());
   TORCH_CHECK(shape.back() % block_size == 0 && scales.numel() * block_size == packed.numel() * 2,
               "coreai_opt: ", scales.numel(), " MXFP4 scales do not match ", packed.numel() * 2,
               " elements in blocks of ", block_size);
-  Tensor y = at::empty(shape, packed.options().dtype(at::kFloat));
-  const auto* pp = static_cast<const std::uint8_t*>(packed.data_ptr());
-  const auto* sp = static_cast<const std::uint8_t*>(scales.data_ptr());
-  float* yp = y.data_ptr<float>();
-  const int64_t n = y.numel();
-  const int64_t unit = block_size * std::max<int64_t>(1, kUnit / block_size);
-  at::parallel_for(0, (n + unit - 1) / unit, 1, [&](int64_t u0, int64_t u1) {
-    k::mxfp4_dequantize(pp, sp, yp, sz(u0 * unit), sz(std::min(n, u1 * unit)), sz(block_size));
-  });
-  const auto od = output_dtype.value_or(at::kFloat);
-  return od == at::kFloat ? y : y.to(od);
+  Tensor y = empty_output(shape, packed, output_dtype);
+  if (y.numel() > 0) be.mxfp4_dequantize(op, packed, scales, y, block_size);
+  return as_output_dtype(y, output_dtype);
 }
 
-std::tuple<Tensor, Tensor> block_minmax_cpu(const Tensor& input, IntArrayRef block_size) {
-  check_float_input(input, "input");
-  const Tensor x = input.to(at::kFloat).contiguous();
+std::tuple<Tensor, Tensor> block_minmax_impl(const Tensor& input, IntArrayRef block_size) {
+  constexpr const char* op = "coreai_opt::block_minmax";
+  const Backend& be = backend_for(input, op);
+  check_float_dtype(input, "input");
+  const Tensor x = input.contiguous();
   const k::BlockwiseView v = make_view(x.sizes(), block_size);
-  Tensor mins = at::empty(v.param_shape(), x.options());
-  Tensor maxs = at::empty(v.param_shape(), x.options());
-  reduce_minmax(x, v, mins.data_ptr<float>(), maxs.data_ptr<float>());
+  Tensor mins = at::empty(v.param_shape(), x.options().dtype(at::kFloat));
+  Tensor maxs = at::empty(v.param_shape(), x.options().dtype(at::kFloat));
+  be.block_minmax(op, x, v, mins, maxs);
   // Min/max of bf16/fp16 values are themselves exact in that dtype.
   return {mins.to(input.scalar_type()), maxs.to(input.scalar_type())};
 }
 
-void observe_cpu(const Tensor& input, Tensor& running_min, Tensor& running_max, Tensor& initialized,
-                 IntArrayRef block_size, c10::string_view calculator, double averaging_constant,
-                 std::optional<double> range_min, std::optional<double> range_max) {
-  check_float_input(input, "input");
+void observe_impl(const Tensor& input, Tensor& running_min, Tensor& running_max,
+                  Tensor& initialized, IntArrayRef block_size, c10::string_view calculator,
+                  double averaging_constant, std::optional<double> range_min,
+                  std::optional<double> range_max) {
+  constexpr const char* op = "coreai_opt::observe_";
+  const Backend& be = backend_for(input, op);
+  check_float_dtype(input, "input");
+  check_device(op, running_min, "running_min", input, "the input");
+  check_device(op, running_max, "running_max", input, "the input");
+  check_device(op, initialized, "initialized", input, "the input");
   const k::RangeCalculator calc = parse_calculator(calculator);
   k::FloatRange range;
   if (range_min) range.min = static_cast<float>(*range_min);
@@ -529,17 +644,26 @@ void observe_cpu(const Tensor& input, Tensor& running_min, Tensor& running_max, 
   }
   TORCH_CHECK(initialized.numel() == 1 && initialized.scalar_type() == at::kBool,
               "coreai_opt: initialized must be a bool tensor with one element");
-  const Tensor x = input.to(at::kFloat).contiguous();
+  const Tensor x = input.contiguous();
   const k::BlockwiseView v = make_view(x.sizes(), block_size);
   const int64_t np = v.num_params();
   TORCH_CHECK(running_min.numel() == np && running_max.numel() == np,
               "coreai_opt: running_min / running_max need ", np, " elements (parameter shape ",
               IntArrayRef(v.param_shape()), ")");
-  std::vector<float> amin(sz(np)), amax(sz(np)), mn(sz(np)), mx(sz(np));
-  if (!(range.min && range.max)) reduce_minmax(x, v, amin.data(), amax.data());
-  k::observed_range(amin.data(), amax.data(), sz(np), range, mn.data(), mx.data());
-  Tensor rmin = running_min.to(at::kFloat).contiguous();
-  Tensor rmax = running_max.to(at::kFloat).contiguous();
+  // The reduction over the input runs on its device; the per-parameter math on the CPU.
+  std::vector<float> mn(sz(np)), mx(sz(np));
+  Tensor amin = at::zeros({np}, at::kFloat), amax = at::zeros({np}, at::kFloat);
+  if (!(range.min && range.max)) {
+    Tensor dmin = at::empty({np}, x.options().dtype(at::kFloat));
+    Tensor dmax = at::empty({np}, x.options().dtype(at::kFloat));
+    be.block_minmax(op, x, v, dmin, dmax);
+    amin = dmin.to(at::kCPU);
+    amax = dmax.to(at::kCPU);
+  }
+  k::observed_range(amin.data_ptr<float>(), amax.data_ptr<float>(), sz(np), range, mn.data(),
+                    mx.data());
+  Tensor rmin = running_min.to(at::kCPU, at::kFloat).contiguous();
+  Tensor rmax = running_max.to(at::kCPU, at::kFloat).contiguous();
   const bool init = initialized.item<bool>();
   k::update_running_range(calc, static_cast<float>(averaging_constant),
                           precision_of(running_min.scalar_type()), init, mn.data(), mx.data(),
@@ -549,11 +673,13 @@ void observe_cpu(const Tensor& input, Tensor& running_min, Tensor& running_max, 
   initialized.fill_(true);
 }
 
-std::tuple<Tensor, Tensor, Tensor> choose_qparams_cpu(const Tensor& min_val, const Tensor& max_val,
-                                                      c10::string_view dtype_name_,
-                                                      c10::string_view qscheme,
-                                                      c10::string_view qformulation,
-                                                      std::optional<c10::string_view> scale_dtype) {
+std::tuple<Tensor, Tensor, Tensor> choose_qparams_impl(
+    const Tensor& min_val, const Tensor& max_val, c10::string_view dtype_name_,
+    c10::string_view qscheme, c10::string_view qformulation,
+    std::optional<c10::string_view> scale_dtype) {
+  constexpr const char* op = "coreai_opt::choose_qparams";
+  backend_for(min_val, op);  // a supported device; the math below runs on the CPU
+  check_device(op, max_val, "max_val", min_val, "min_val");
   TORCH_CHECK(min_val.sizes() == max_val.sizes(), "coreai_opt: min_val ", min_val.sizes(),
               " and max_val ", max_val.sizes(), " differ in shape");
   k::QParamsConfig c;
@@ -574,14 +700,15 @@ std::tuple<Tensor, Tensor, Tensor> choose_qparams_cpu(const Tensor& min_val, con
   } catch (const coreai_opt::Error& e) {
     TORCH_CHECK(false, "coreai_opt: ", e.what());
   }
-  const Tensor mn = min_val.to(at::kFloat).contiguous();
-  const Tensor mx = max_val.to(at::kFloat).contiguous();
+  const Tensor mn = min_val.to(at::kCPU, at::kFloat).contiguous();
+  const Tensor mx = max_val.to(at::kCPU, at::kFloat).contiguous();
   Tensor scale = at::empty(mn.sizes(), mn.options());
   Tensor zp = at::zeros(mn.sizes(), mn.options().dtype(at::kInt));
   Tensor mv = at::zeros(mn.sizes(), mn.options());
   k::choose_qparams(c, mn.data_ptr<float>(), mx.data_ptr<float>(), sz(mn.numel()),
                     scale.data_ptr<float>(), zp.data_ptr<int32_t>(), mv.data_ptr<float>());
-  return {scale, zp, mv};
+  const at::Device d = min_val.device();
+  return {scale.to(d), zp.to(d), mv.to(d)};
 }
 
 }  // namespace coreai_opt::ops::detail
