@@ -150,6 +150,21 @@ def randomize_bn(model):
                 m.bias.copy_(torch.randn(c, generator=g) * 0.1)
 
 
+class Branchy(nn.Module):
+    """A linear inside an `if`: graph mode cannot quantize it and must say so."""
+
+    def __init__(self):
+        super().__init__()
+        self.pre = nn.Linear(4, 4)
+        self.inner = nn.Linear(4, 4)
+
+    def forward(self, x):
+        x = self.pre(x)
+        if bool(x.sum() > 0):
+            x = self.inner(x)
+        return x
+
+
 class Holder(nn.Module):
     def __init__(self, tensors):
         super().__init__()
@@ -179,6 +194,8 @@ def main():
     randomize_bn(convbn)
     save(out, "convbn", convbn, (torch.randn(2, 3, 5, 5),))
     save(out, "resid", Resid(), (torch.randn(3, 4),))
+    # Control flow survives only scripting.
+    torch.jit.script(Branchy().eval()).save(os.path.join(out, "branchy_scripted.pt"))
 
 
 if __name__ == "__main__":

@@ -547,4 +547,17 @@ TEST(JitQuantizerWarnings, MissingPreservedAttribute) {
   EXPECT_EQ(w.messages()[0], "preserved attribute 'nope' not found on the model");
 }
 
+TEST(JitPrepare, OpsInsideControlFlowAreReportedNotSkippedSilently) {
+  torch::jit::Module m = load_fixture("branchy_scripted.pt");
+  JitQuantizer q(m, QuantizerConfig());
+  WarningCollector warnings;
+  q.prepare({torch::randn({2, 4})});
+  bool reported = false;
+  for (const auto& w : warnings.messages()) {
+    reported = reported || w == "ops inside if/loop blocks are not quantized in graph mode, "
+                                "although the config asks for it: linear_1 [linear]";
+  }
+  EXPECT_TRUE(reported) << ::testing::PrintToString(warnings.messages());
+}
+
 }  // namespace

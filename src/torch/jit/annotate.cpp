@@ -147,9 +147,16 @@ class Annotator {
     std::vector<Pattern> out;
     std::set<const GraphOp*> used;
     std::size_t order = 0;
+    std::vector<std::string> in_blocks;  // quantizable ops graph mode cannot reach
     for (const auto& op : a_.ops) {
       ++order;
-      if (!op.top_level) continue;
+      if (!op.top_level) {
+        if ((is_weighted(op.type) || is_compressible(op)) &&
+            !res_.op(op.name).config->is_disabled()) {
+          in_blocks.push_back(op.name + " [" + op.type + "]");
+        }
+        continue;
+      }
       Pattern p;
       p.ops.push_back(&op);
       const bool weighted = is_weighted(op.type);
@@ -178,6 +185,12 @@ class Annotator {
       if (x.ops.size() != y.ops.size()) return x.ops.size() > y.ops.size();
       return x.order < y.order;
     });
+    if (!in_blocks.empty()) {
+      std::string list;
+      for (const auto& n : in_blocks) list += (list.empty() ? "" : ", ") + n;
+      warn("ops inside if/loop blocks are not quantized in graph mode, although the config asks "
+           "for it: " + list);
+    }
     // A pattern is annotated only when none of its ops is already taken.
     std::vector<Pattern> kept;
     for (auto& p : out) {
