@@ -1,6 +1,8 @@
 // coreai-opt: command-line front end of coreai_opt.
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <string>
@@ -99,10 +101,26 @@ int cmd_schema(const std::vector<std::string>& args) {
 }
 
 #ifdef COREAI_OPT_CLI_WITH_TORCH
+// torch::jit::load with one-line errors: a missing file or a file that is not a
+// TorchScript archive is a user error, not a stack trace.
+torch::jit::Module load_module(const std::string& path) {
+  if (!std::ifstream(path).good()) {
+    throw coreai_opt::InvalidArgumentError("cannot open '" + path + "': " + std::strerror(errno));
+  }
+  try {
+    return torch::jit::load(path);
+  } catch (const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    msg = msg.substr(0, msg.find('\n'));
+    throw coreai_opt::InvalidArgumentError("'" + path + "' is not a TorchScript module (" + msg +
+                                           ")");
+  }
+}
+
 // Example inputs saved as the buffers input0, input1, ... of a TorchScript module
 // (torch.jit.script of a module holding them), so no pickle reader is needed.
 std::vector<c10::IValue> load_inputs(const std::string& path) {
-  torch::jit::Module holder = torch::jit::load(path);
+  torch::jit::Module holder = load_module(path);
   std::vector<c10::IValue> out;
   for (int i = 0; holder.hasattr("input" + std::to_string(i)); ++i)
     out.emplace_back(holder.attr("input" + std::to_string(i)));
@@ -128,7 +146,7 @@ int cmd_inspect(const std::vector<std::string>& args) {
                  "[--json] [--compressible] MODEL.pt)\n";
     return 2;
   }
-  const coreai_opt::quantization::ModelInspector inspector(torch::jit::load(files[0]),
+  const coreai_opt::quantization::ModelInspector inspector(load_module(files[0]),
                                                            compressible);
   std::cout << (json ? inspector.to_json() + "\n" : inspector.format_summary());
   return 0;
@@ -160,7 +178,7 @@ int cmd_plan(const std::vector<std::string>& args) {
     report(config, e);
     return 1;
   }
-  coreai_opt::quantization::JitQuantizer q(torch::jit::load(files[0]), cfg);
+  coreai_opt::quantization::JitQuantizer q(load_module(files[0]), cfg);
   const auto plan = q.plan(inputs.empty() ? std::vector<c10::IValue>{} : load_inputs(inputs));
   std::cout << (json ? plan.to_json() + "\n" : plan.format_table());
   return 0;
@@ -235,7 +253,14 @@ int main(int argc, char** argv) {
       }
       try {
         return c.run(rest);
-      } catch (const std::exception& e) {
+      }
+#ifdef COREAI_OPT_CLI_WITH_TORCH
+      catch (const c10::Error& e) {  // LibTorch errors: the message, not the backtrace
+        std::cerr << "coreai-opt " << c.name << ": error: " << e.what_without_backtrace() << "\n";
+        return 1;
+      }
+#endif
+      catch (const std::exception& e) {
         std::cerr << "coreai-opt " << c.name << ": error: " << e.what() << "\n";
         return 1;
       }

@@ -138,6 +138,19 @@ case $case_name in
     run validate "$tmp/does_not_exist.yaml"
     expect_rc 1 "validate of a missing file"
     expect_contains "$err" "$tmp/does_not_exist.yaml" "validate of a missing file"
+    # Graph-mode commands (built with LibTorch): bad model files give one line, no backtrace.
+    if "$bin" --help | grep -q "^  plan "; then
+      run plan "$tmp/no_model.pt" --config "$src/configs/w8a8.yaml"
+      expect_rc 1 "plan of a missing model"
+      [[ $err == "coreai-opt plan: error: cannot open '$tmp/no_model.pt': No such file or directory" ]] ||
+        fail "plan of a missing model: got '$err'"
+      echo "not a model" >"$tmp/text.pt"
+      run inspect "$tmp/text.pt"
+      expect_rc 1 "inspect of a text file"
+      expect_contains "$err" "coreai-opt inspect: error: '$tmp/text.pt' is not a TorchScript module (" \
+        "inspect of a text file"
+      [[ $(wc -l <"$tmp/err") == 1 ]] || fail "inspect of a text file: want one line, got: $err"
+    fi
     ;;
 
   *)
