@@ -23,17 +23,8 @@ std::string_view to_string(QParamCalculator v) {
 std::string_view to_string(RangeCalculator) { return "minmax"; }
 std::string_view to_string(FakeQuantizeClass) { return "default"; }
 std::string_view to_string(ScaleDType) { return "float8_e8m0fnu"; }
-std::string_view to_string(QuantizationScheme v) {
-  switch (v) {
-    case QuantizationScheme::kSymmetric: return "symmetric";
-    case QuantizationScheme::kAsymmetric: return "asymmetric";
-    case QuantizationScheme::kSymmetricWithClipping: return "symmetric_with_clipping";
-  }
-  return "?";
-}
-std::string_view to_string(QuantizationFormulation v) {
-  return v == QuantizationFormulation::kZp ? "zp" : "minval";
-}
+std::string_view to_string(QuantizationScheme v) { return scheme_name(v); }
+std::string_view to_string(QuantizationFormulation v) { return formulation_name(v); }
 std::string_view to_string(GranularityType v) {
   switch (v) {
     case GranularityType::kPerTensor: return "per_tensor";

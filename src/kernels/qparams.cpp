@@ -23,18 +23,6 @@ float nan_max(float a, float b) { return std::isnan(a) || std::isnan(b) ? kNaN :
 // torch.clamp(v, min=lo): NaN stays NaN.
 float clamp_below(float v, float lo) { return v < lo ? lo : v; }
 
-const char* scheme_name(QuantizationScheme s) {
-  switch (s) {
-    case QuantizationScheme::kSymmetric:
-      return "symmetric";
-    case QuantizationScheme::kAsymmetric:
-      return "asymmetric";
-    case QuantizationScheme::kSymmetricWithClipping:
-      return "symmetric_with_clipping";
-  }
-  return "?";
-}
-
 float fp_max(DType d) {
   return static_cast<float>(quant_range(d, QuantizationScheme::kSymmetric).qmax);
 }

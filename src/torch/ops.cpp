@@ -74,18 +74,6 @@ const char* calculator_name(kernels::RangeCalculator c) {
   return "static";
 }
 
-const char* scheme_name(QuantizationScheme s) {
-  switch (s) {
-    case QuantizationScheme::kSymmetric:
-      return "symmetric";
-    case QuantizationScheme::kAsymmetric:
-      return "asymmetric";
-    case QuantizationScheme::kSymmetricWithClipping:
-      return "symmetric_with_clipping";
-  }
-  return "symmetric";
-}
-
 template <class Sig>
 c10::TypedOperatorHandle<Sig> find_op(const char* name, const char* overload = "") {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name, overload).typed<Sig>();
@@ -287,7 +275,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> choose_qparams(
   const std::optional<c10::string_view> sd = config.scale_kind == kernels::ScaleKind::kE8M0
                                                  ? std::optional<c10::string_view>("float8_e8m0fnu")
                                                  : std::nullopt;
-  return op.call(min_val, max_val, name_of(config.dtype), scheme_name(config.scheme),
+  return op.call(min_val, max_val, name_of(config.dtype), std::string(scheme_name(config.scheme)),
                  config.formulation == QuantizationFormulation::kZp ? "zp" : "minval", sd);
 }
 

@@ -53,6 +53,21 @@ constexpr std::string_view dtype_name(DType d) {
   return "?";
 }
 
+/// Python name of a scheme (`symmetric`, `asymmetric`, `symmetric_with_clipping`).
+constexpr std::string_view scheme_name(QuantizationScheme s) {
+  switch (s) {
+    case QuantizationScheme::kSymmetric: return "symmetric";
+    case QuantizationScheme::kAsymmetric: return "asymmetric";
+    case QuantizationScheme::kSymmetricWithClipping: return "symmetric_with_clipping";
+  }
+  return "?";
+}
+
+/// Python name of a formulation (`zp`, `minval`).
+constexpr std::string_view formulation_name(QuantizationFormulation f) {
+  return f == QuantizationFormulation::kZp ? "zp" : "minval";
+}
+
 /// Parses a dtype name or one of its aliases (`float8_e4m3`, `float4_e2m1fn`),
 /// case-sensitively. nullopt when the name is not one of the nine.
 constexpr std::optional<DType> dtype_from_name(std::string_view s) {
