@@ -56,6 +56,21 @@ if ! py -c "import sklearn" 2>/dev/null; then
   pip_install scikit-learn
 fi
 
+# Pinned Python packages of the demo (scripts/demo/) and of the conformance suite
+# (tests/conformance/: the Python reference coreai-opt). Installed without
+# dependency resolution, so pip never replaces the torch installed above; each file
+# lists every package (with its version) that its scripts import, directly or not.
+for req in "$root/scripts/demo/requirements.txt" "$root/tests/conformance/requirements.txt"; do
+  [ -f "$req" ] || continue
+  stamp="$venv/.$(basename "$(dirname "$req")")-requirements.sha256"
+  sum=$(sha256sum "$req" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+    log "installing the packages of ${req#$root/}"
+    pip_install --no-deps -r "$req"
+    echo "$sum" > "$stamp"
+  fi
+done
+
 torch_lib=$("$venv/bin/python" - <<'PY'
 import importlib.util, os
 spec = importlib.util.find_spec("torch")
