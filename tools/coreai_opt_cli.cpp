@@ -1,10 +1,20 @@
 // coreai-opt: command-line front end of coreai_opt.
-#include <cstdio>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -12,8 +22,13 @@
 #include "coreai_opt/quantization/schema.h"
 
 #ifdef COREAI_OPT_CLI_WITH_TORCH
+#include <caffe2/serialize/inline_container.h>
 #include <torch/script.h>
+#include <torch/serialize.h>
 
+#include <nlohmann/json.hpp>
+
+#include "coreai_opt/format/dtype.h"
 #include "coreai_opt/torch/inspector.h"
 #include "coreai_opt/torch/jit_quantizer.h"
 #endif
@@ -101,6 +116,37 @@ int cmd_schema(const std::vector<std::string>& args) {
 }
 
 #ifdef COREAI_OPT_CLI_WITH_TORCH
+using coreai_opt::InvalidArgumentError;
+using coreai_opt::quantization::JitQuantizer;
+
+// The first line of a LibTorch message: no C++ backtrace. An error raised inside
+// the TorchScript interpreter starts with "The following operation failed..."
+// and a traceback of the model's code; its message is the line after the last
+// `<--- HERE` (`RuntimeError: mat1 and mat2 shapes cannot be multiplied ...`),
+// taken without the Python exception name.
+std::string first_line(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  std::string m = c10_error != nullptr ? c10_error->what_without_backtrace() : e.what();
+  if (const auto here = m.rfind("<--- HERE"); here != std::string::npos) {
+    const auto next = m.find('\n', here);
+    if (next != std::string::npos) {
+      m = m.substr(next + 1);
+      m.erase(0, m.find_first_not_of("\n"));
+      const auto colon = m.find(": ");
+      const std::string kind = m.substr(0, colon);
+      if (colon != std::string::npos && kind.size() > 5 &&
+          kind.compare(kind.size() - 5, 5, "Error") == 0 &&
+          kind.find_first_of(" \t") == std::string::npos)
+        m.erase(0, colon + 2);
+    }
+  }
+  m = m.substr(0, m.find('\n'));
+  // The zip reader appends a paragraph about corrupted checkpoints: one line is enough.
+  if (const auto p = m.find(". This is an internal miniz error"); p != std::string::npos)
+    m.erase(p);
+  return m;
+}
+
 // torch::jit::load with one-line errors: a missing file or a file that is not a
 // TorchScript archive is a user error, not a stack trace.
 torch::jit::Module load_module(const std::string& path) {
@@ -117,15 +163,86 @@ torch::jit::Module load_module(const std::string& path) {
   }
 }
 
-// Example inputs saved as the buffers input0, input1, ... of a TorchScript module
-// (torch.jit.script of a module holding them), so no pickle reader is needed.
-std::vector<c10::IValue> load_inputs(const std::string& path) {
-  torch::jit::Module holder = load_module(path);
-  std::vector<c10::IValue> out;
-  for (int i = 0; holder.hasattr("input" + std::to_string(i)); ++i)
-    out.emplace_back(holder.attr("input" + std::to_string(i)));
-  if (out.empty()) throw coreai_opt::InvalidArgumentError(path + ": no buffers input0, input1, ...");
+// The positional inputs of one forward call.
+using Batch = std::vector<c10::IValue>;
+
+// True for a TorchScript archive (torch.jit.save), false for anything else
+// (a torch.save archive, a file that is not a zip archive).
+bool is_torchscript_archive(const std::string& path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    return reader.hasRecord("constants.pkl");
+  } catch (const c10::Error&) {
+    return false;
+  }
+}
+
+// One batch from a Tensor or a tuple / list of Tensors; `what` names it in errors.
+Batch to_batch(const c10::IValue& v, const std::string& what) {
+  if (v.isTensor()) return {v};
+  std::vector<c10::IValue> items;
+  if (v.isTuple()) {
+    const auto& e = v.toTupleRef().elements();
+    items.assign(e.begin(), e.end());
+  } else if (v.isList()) {
+    for (const c10::IValue& e : v.toListRef()) items.push_back(e);
+  } else {
+    throw InvalidArgumentError(what + ": a " + v.tagKind() +
+                               ", not a Tensor or a tuple of Tensors");
+  }
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].isTensor())
+      throw InvalidArgumentError(what + ": element " + std::to_string(i) + " is a " +
+                                 items[i].tagKind() + ", not a Tensor");
+  }
+  if (items.empty()) throw InvalidArgumentError(what + ": an empty tuple");
+  return items;
+}
+
+// Batches from `path` (docs/cli.md): torch.save of a list of batches, or of one
+// batch (a Tensor or a tuple of Tensors); or, the older format, a TorchScript
+// module whose buffers input0, input1, ... are one batch.
+std::vector<Batch> load_batches(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f.good()) {
+    throw InvalidArgumentError("cannot open '" + path + "': " + std::strerror(errno));
+  }
+  if (is_torchscript_archive(path)) {
+    torch::jit::Module holder = load_module(path);
+    Batch batch;
+    for (int i = 0; holder.hasattr("input" + std::to_string(i)); ++i)
+      batch.emplace_back(holder.attr("input" + std::to_string(i)));
+    if (batch.empty()) {
+      throw InvalidArgumentError("'" + path +
+                                 "' is a TorchScript module without buffers input0, input1, ...");
+    }
+    return {batch};
+  }
+  const std::vector<char> bytes{std::istreambuf_iterator<char>(f),
+                                std::istreambuf_iterator<char>()};
+  c10::IValue v;
+  try {
+    v = torch::pickle_load(bytes);
+  } catch (const c10::Error& e) {
+    throw InvalidArgumentError("'" + path + "' is not a file written by torch.save (" +
+                               first_line(e) + ")");
+  }
+  if (!v.isList()) return {to_batch(v, "'" + path + "'")};
+  std::vector<Batch> out;
+  for (const c10::IValue& b : v.toListRef())
+    out.push_back(to_batch(b, "calibration batch " + std::to_string(out.size())));
+  if (out.empty()) throw InvalidArgumentError("'" + path + "' holds an empty list of batches");
   return out;
+}
+
+// Example inputs of `plan --inputs`: exactly one batch.
+std::vector<c10::IValue> load_inputs(const std::string& path) {
+  std::vector<Batch> batches = load_batches(path);
+  if (batches.size() != 1) {
+    throw InvalidArgumentError("'" + path + "' holds " + std::to_string(batches.size()) +
+                               " batches; --inputs takes one (a Tensor or a tuple of Tensors)");
+  }
+  return batches[0];
 }
 
 int cmd_inspect(const std::vector<std::string>& args) {
@@ -146,8 +263,7 @@ int cmd_inspect(const std::vector<std::string>& args) {
                  "[--json] [--compressible] MODEL.pt)\n";
     return 2;
   }
-  const coreai_opt::quantization::ModelInspector inspector(load_module(files[0]),
-                                                           compressible);
+  const coreai_opt::quantization::ModelInspector inspector(load_module(files[0]), compressible);
   std::cout << (json ? inspector.to_json() + "\n" : inspector.format_summary());
   return 0;
 }
@@ -181,6 +297,400 @@ int cmd_plan(const std::vector<std::string>& args) {
   coreai_opt::quantization::JitQuantizer q(load_module(files[0]), cfg);
   const auto plan = q.plan(inputs.empty() ? std::vector<c10::IValue>{} : load_inputs(inputs));
   std::cout << (json ? plan.to_json() + "\n" : plan.format_table());
+  return 0;
+}
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// `0:04`, `12:30`, `1:02:03`.
+std::string clock_text(double seconds) {
+  const auto s = static_cast<std::int64_t>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                  static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lld:%02lld", static_cast<long long>(s / 60),
+                  static_cast<long long>(s % 60));
+  }
+  return buf;
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream os;
+  os.setf(std::ios::fixed);
+  os.precision(digits);
+  os << v;
+  return os.str();
+}
+
+// Calibration progress on stderr: on a terminal one line redrawn in place (at
+// most 10 times a second); otherwise a plain line about every 10% of the
+// batches and at the last one, so logs stay short.
+class Progress {
+ public:
+  explicit Progress(std::int64_t total)
+      : total_(total), tty_(isatty(fileno(stderr)) != 0), start_(Clock::now()) {}
+
+  void update(std::int64_t done) {
+    const double elapsed = seconds_since(start_);
+    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
+    const double left = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
+    const bool last = done == total_;
+    if (tty_) {
+      if (!last && elapsed - last_draw_ < 0.1) return;
+      last_draw_ = elapsed;
+      constexpr std::int64_t kWidth = 20;
+      const std::int64_t filled = done * kWidth / total_;
+      const std::string count = std::to_string(total_);
+      std::string d = std::to_string(done);
+      d.insert(0, count.size() - std::min(count.size(), d.size()), ' ');
+      std::cerr << "\rcalibrating [" << std::string(static_cast<std::size_t>(filled), '#')
+                << std::string(static_cast<std::size_t>(kWidth - filled), ' ') << "]  " << d << "/"
+                << count << " batches  " << fixed(rate, 1) << " batches/s  " << clock_text(left)
+                << " left\x1b[K" << (last ? "\n" : "") << std::flush;
+      return;
+    }
+    const std::int64_t decile = done * 10 / total_;
+    if (!last && decile == last_decile_) return;
+    last_decile_ = decile;
+    std::cerr << "calibrating: " << done << "/" << total_ << " batches, " << fixed(rate, 1)
+              << " batches/s, "
+              << (last ? clock_text(elapsed) + " total" : clock_text(left) + " left") << "\n";
+  }
+
+ private:
+  std::int64_t total_;
+  bool tty_;
+  Clock::time_point start_;
+  double last_draw_ = -1.0;
+  std::int64_t last_decile_ = 0;
+};
+
+// `float32`, `int64`, ...: the Python spelling of a tensor dtype.
+std::string dtype_text(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat:
+      return "float32";
+    case at::kDouble:
+      return "float64";
+    case at::kHalf:
+      return "float16";
+    case at::kBFloat16:
+      return "bfloat16";
+    case at::kLong:
+      return "int64";
+    case at::kInt:
+      return "int32";
+    case at::kShort:
+      return "int16";
+    case at::kChar:
+      return "int8";
+    case at::kByte:
+      return "uint8";
+    case at::kBool:
+      return "bool";
+    default:
+      return c10::toString(t);
+  }
+}
+
+std::string tensor_text(const at::Tensor& t) {
+  return dtype_text(t.scalar_type()) + " of rank " + std::to_string(t.dim());
+}
+
+// Every batch takes as many inputs as forward has arguments (those with a
+// default may be left out), with the dtypes and ranks of the first batch.
+void check_batches(const torch::jit::Module& model, const std::vector<Batch>& batches) {
+  const auto& args = model.get_method("forward").function().getSchema().arguments();
+  std::size_t required = 0;
+  std::string names;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    names += (i > 1 ? ", " : "") + args[i].name();
+    if (!args[i].default_value()) required = i;
+  }
+  const std::size_t most = args.empty() ? 0 : args.size() - 1;
+  const std::string takes = required == most
+                                ? std::to_string(most)
+                                : std::to_string(required) + " to " + std::to_string(most);
+  for (std::size_t k = 0; k < batches.size(); ++k) {
+    const Batch& b = batches[k];
+    const std::string where = "calibration batch " + std::to_string(k) + ": ";
+    if (b.size() < required || b.size() > most) {
+      throw InvalidArgumentError(where + std::to_string(b.size()) + " input" +
+                                 (b.size() == 1 ? "" : "s") + ", but forward(" + names +
+                                 ") takes " + takes);
+    }
+    if (b.size() != batches[0].size()) {
+      throw InvalidArgumentError(where + std::to_string(b.size()) + " inputs; batch 0 has " +
+                                 std::to_string(batches[0].size()));
+    }
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      const at::Tensor& t = b[i].toTensor();
+      const at::Tensor& t0 = batches[0][i].toTensor();
+      if (t.scalar_type() != t0.scalar_type() || t.dim() != t0.dim()) {
+        throw InvalidArgumentError(where + "input " + std::to_string(i) + " is " + tensor_text(t) +
+                                   "; in batch 0 it is " + tensor_text(t0));
+      }
+    }
+  }
+}
+
+// `1234 bytes` or `1234567 bytes (1.18 MiB)`.
+std::string bytes_text(std::int64_t b) {
+  std::string out = std::to_string(b) + " bytes";
+  if (b >= 1024 * 1024) {
+    out += " (" + fixed(static_cast<double>(b) / (1024.0 * 1024.0), 2) + " MiB)";
+  } else if (b >= 1024) {
+    out += " (" + fixed(static_cast<double>(b) / 1024.0, 1) + " KiB)";
+  }
+  return out;
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec, ea, eb;
+  if (std::filesystem::equivalent(a, b, ec)) return true;
+  const auto ca = std::filesystem::weakly_canonical(a, ea);
+  const auto cb = std::filesystem::weakly_canonical(b, eb);
+  return !ea && !eb && ca == cb;
+}
+
+int quantize_usage(const std::string& why) {
+  std::cerr << "coreai-opt quantize: " << why
+            << " (usage: coreai-opt quantize MODEL.pt --config CONFIG.yaml [--calibration "
+               "DATA.pt] [--batches N] --output OUT.pt [--finalize] [--json])\n";
+  return 2;
+}
+
+int cmd_quantize(const std::vector<std::string>& args) {
+  std::string model_path, config_path, calib_path, output, batches_arg;
+  bool finalize = false, json = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--finalize") {
+      finalize = true;
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "--config" || a == "--calibration" || a == "--output" || a == "--batches") {
+      if (i + 1 >= args.size()) return quantize_usage(a + " needs a value");
+      std::string& dst = a == "--config"        ? config_path
+                         : a == "--calibration" ? calib_path
+                         : a == "--output"      ? output
+                                                : batches_arg;
+      dst = args[++i];
+    } else if (a.size() > 1 && a[0] == '-') {
+      return quantize_usage("unknown option '" + a + "'");
+    } else if (model_path.empty()) {
+      model_path = a;
+    } else {
+      return quantize_usage("more than one MODEL given ('" + model_path + "', '" + a + "')");
+    }
+  }
+  if (model_path.empty()) return quantize_usage("no MODEL given");
+  if (config_path.empty()) return quantize_usage("--config is required");
+  if (output.empty()) return quantize_usage("--output is required");
+  if (!batches_arg.empty() && calib_path.empty())
+    return quantize_usage("--batches needs --calibration");
+
+  const auto out_dir = std::filesystem::path(output).parent_path();
+  if (!out_dir.empty() && !std::filesystem::is_directory(out_dir)) {
+    throw InvalidArgumentError("cannot write '" + output + "': no directory '" + out_dir.string() +
+                               "'");
+  }
+  if (same_file(model_path, output)) {
+    throw InvalidArgumentError("--output '" + output +
+                               "' is the input model; write the quantized model to another file");
+  }
+  std::int64_t batches_wanted = 0;  // 0: all
+  if (!batches_arg.empty()) {
+    const bool digits = std::all_of(batches_arg.begin(), batches_arg.end(),
+                                    [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || batches_arg.size() > 12 || std::stoll(batches_arg) == 0) {
+      throw InvalidArgumentError("--batches '" + batches_arg + "': expected a positive integer");
+    }
+    batches_wanted = std::stoll(batches_arg);
+  }
+
+  auto t0 = Clock::now();
+  torch::jit::Module model = load_module(model_path);
+  QuantizerConfig cfg;
+  try {
+    cfg = QuantizerConfig::from_yaml(config_path);
+  } catch (const ConfigError& e) {
+    report(config_path, e);
+    return 1;
+  }
+  std::vector<Batch> batches;
+  if (!calib_path.empty()) {
+    batches = load_batches(calib_path);
+    check_batches(model, batches);
+    if (batches_wanted > static_cast<std::int64_t>(batches.size())) {
+      throw InvalidArgumentError("--batches " + batches_arg + ": '" + calib_path + "' holds only " +
+                                 std::to_string(batches.size()) + " batch" +
+                                 (batches.size() == 1 ? "" : "es"));
+    }
+  }
+  const std::int64_t n_calib =
+      batches_wanted > 0 ? batches_wanted : static_cast<std::int64_t>(batches.size());
+  std::optional<JitQuantizer> q;
+  try {
+    q.emplace(model, cfg);
+  } catch (const ConfigError& e) {
+    report(config_path, e);
+    return 1;
+  }
+  const double t_load = seconds_since(t0);
+
+  if (batches.empty()) {
+    // Weights only: prepare() reads the weights; activations need data.
+    std::vector<const coreai_opt::quantization::GraphPlanPoint*> acts;
+    const auto plan = q->plan();
+    for (const auto& p : plan.points) {
+      if (p.kind != coreai_opt::quantization::PointKind::kOpState &&
+          p.kind != coreai_opt::quantization::PointKind::kModuleState && !p.fake_quant.empty())
+        acts.push_back(&p);
+    }
+    if (!acts.empty()) {
+      const auto& p = *acts[0];
+      throw InvalidArgumentError(
+          "the config quantizes activations (" + std::to_string(acts.size()) + " points, e.g. " +
+          std::string(coreai_opt::quantization::to_string(p.kind)) + " " + p.tensor + " of " +
+          (p.op_name ? *p.op_name : "module '" + p.module + "'") +
+          "); pass --calibration DATA.pt to calibrate them");
+    }
+  }
+
+  t0 = Clock::now();
+  torch::jit::Module prepared;
+  try {
+    prepared = q->prepare(batches.empty() ? Batch{} : batches[0]);
+  } catch (const coreai_opt::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InvalidArgumentError((batches.empty() ? "prepare: " : "calibration batch 0: ") +
+                               first_line(e));
+  }
+  const double t_prepare = seconds_since(t0);
+
+  t0 = Clock::now();
+  if (n_calib > 0) {
+    Progress progress(n_calib);
+    at::NoGradGuard no_grad;
+    auto calibrating = q->calibration_mode();
+    for (std::int64_t k = 0; k < n_calib; ++k) {
+      try {
+        prepared.forward(batches[static_cast<std::size_t>(k)]);
+      } catch (const coreai_opt::Error&) {
+        throw;
+      } catch (const std::exception& e) {
+        throw InvalidArgumentError("calibration batch " + std::to_string(k) + ": " + first_line(e));
+      }
+      progress.update(k + 1);
+    }
+  }
+  const double t_calib = seconds_since(t0);
+
+  std::optional<double> t_finalize;
+  torch::jit::Module result = prepared;
+  if (finalize) {
+    t0 = Clock::now();
+    try {
+      result = q->finalize();
+    } catch (const coreai_opt::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw InvalidArgumentError("finalize: " + first_line(e));
+    }
+    t_finalize = seconds_since(t0);
+  }
+
+  t0 = Clock::now();
+  try {
+    result.save(output);
+  } catch (const coreai_opt::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InvalidArgumentError("cannot write '" + output + "': " + first_line(e));
+  }
+  const double t_save = seconds_since(t0);
+
+  // Fake-quants per spec dtype; one serving several points counts once.
+  std::map<std::string, std::pair<int, int>> per_dtype;  // weights, activations
+  int disabled = 0;
+  for (const auto& f : q->fake_quants()) {
+    if (f.disabled) {
+      ++disabled;
+      continue;
+    }
+    auto& c = per_dtype[std::string(coreai_opt::dtype_name(f.spec.dtype))];
+    ++(f.weight ? c.first : c.second);
+  }
+  const std::int64_t before = q->parameter_bytes_before();
+  const std::int64_t after = finalize ? q->parameter_bytes_after() : q->parameter_bytes_prepared();
+  const double rate = t_calib > 0 ? static_cast<double>(n_calib) / t_calib : 0.0;
+
+  if (json) {
+    nlohmann::ordered_json j;
+    j["model"] = model_path;
+    j["config"] = config_path;
+    j["calibration"] =
+        calib_path.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(calib_path);
+    j["output"] = output;
+    j["finalized"] = finalize;
+    j["fake_quants"] = nlohmann::ordered_json::object();
+    for (const auto& [d, c] : per_dtype)
+      j["fake_quants"][d] = {{"weights", c.first}, {"activations", c.second}};
+    j["disabled"] = disabled;
+    j["parameter_bytes"] = {{"before", before}, {"after", after}};
+    j["calibration_batches"] = n_calib;
+    j["seconds"] = {
+        {"load", t_load},
+        {"prepare", t_prepare},
+        {"calibration", t_calib},
+        {"finalize", t_finalize ? nlohmann::ordered_json(*t_finalize) : nlohmann::ordered_json()},
+        {"save", t_save}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "model       " << model_path << "\n"
+            << "config      " << config_path << "\n"
+            << "output      " << output << (finalize ? " (finalized)" : " (prepared)") << "\n";
+  bool first = true;
+  for (const auto& [d, c] : per_dtype) {
+    std::cout << (first ? "quantized   " : "            ") << d << ": " << c.first << " weight"
+              << (c.first == 1 ? "" : "s") << ", " << c.second << " activation"
+              << (c.second == 1 ? "" : "s") << "\n";
+    first = false;
+  }
+  if (first) std::cout << "quantized   nothing (no rule of the config matches the model)\n";
+  if (disabled > 0) {
+    std::cout << "            " << disabled
+              << " disabled at run time (a block size does not divide the tensor)\n";
+  }
+  std::cout << "parameters  " << bytes_text(before) << " before, ";
+  if (finalize) {
+    const double ratio =
+        static_cast<double>(after) / static_cast<double>(std::max<std::int64_t>(before, 1));
+    std::cout << bytes_text(after) << " after finalize (" << fixed(ratio, 3) << "x)\n";
+  } else {
+    std::cout << bytes_text(after)
+              << " prepared (float weights plus quantizer state; --finalize stores the "
+                 "weights quantized)\n";
+  }
+  std::cout << "time        load " << fixed(t_load, 3) << " s, prepare " << fixed(t_prepare, 3)
+            << " s, calibration ";
+  if (n_calib > 0) {
+    std::cout << fixed(t_calib, 3) << " s (" << n_calib << " batch" << (n_calib == 1 ? "" : "es")
+              << ", " << fixed(rate, 1) << " batches/s)";
+  } else {
+    std::cout << "none (weights only)";
+  }
+  if (t_finalize) std::cout << ", finalize " << fixed(*t_finalize, 3) << " s";
+  std::cout << ", save " << fixed(t_save, 3) << " s\n";
   return 0;
 }
 #endif
@@ -217,10 +727,25 @@ const std::vector<Command>& commands() {
        "Resolves the config against the model (graph mode) and prints one line per\n"
        "quantized (or explicitly unquantized) tensor with its spec and the config entries\n"
        "that decided it, then warnings (keys that match nothing, layers a block size does\n"
-       "not divide). --inputs names a TorchScript module whose buffers input0, input1, ...\n"
-       "are example inputs (dtypes and shapes make the plan exact). --json prints\n"
+       "not divide). --inputs names example inputs (dtypes and shapes make the plan\n"
+       "exact): one batch written by torch.save (a Tensor or a tuple of Tensors), or a\n"
+       "TorchScript module whose buffers input0, input1, ... hold them. --json prints\n"
        "{\"execution_mode\", \"points\", \"warnings\"}.\n",
        cmd_plan},
+      {"quantize", "prepare, calibrate and (optionally) finalize a TorchScript model",
+       "usage: coreai-opt quantize MODEL.pt --config CONFIG.yaml [--calibration DATA.pt]\n"
+       "                           [--batches N] --output OUT.pt [--finalize] [--json]\n\n"
+       "Quantizes a TorchScript model in graph mode: inserts the fake-quants the config\n"
+       "asks for, using the first calibration batch as example inputs; runs N batches of\n"
+       "DATA.pt (default: all) to calibrate the activation ranges, with a progress line on\n"
+       "stderr; with --finalize stores the weights quantized; saves OUT.pt and prints a\n"
+       "summary (fake-quants per dtype, parameter bytes, times; --json: as JSON).\n\n"
+       "DATA.pt is written by Python's torch.save(batches, \"DATA.pt\"): a list of batches,\n"
+       "each a Tensor (one input) or a tuple of Tensors (the inputs of forward); a single\n"
+       "Tensor or tuple is one batch. --calibration may be left out when the config\n"
+       "quantizes weights only. Exit status 0 on success, 1 on an error in an input\n"
+       "(one line on stderr), 2 on a usage error. docs/cli.md has the details.\n",
+       cmd_quantize},
 #endif
   };
   return table;
@@ -255,15 +780,19 @@ int main(int argc, char** argv) {
         return c.run(rest);
       }
 #ifdef COREAI_OPT_CLI_WITH_TORCH
-      catch (const c10::Error& e) {  // LibTorch errors: the message, not the backtrace
-        std::cerr << "coreai-opt " << c.name << ": error: " << e.what_without_backtrace() << "\n";
+      catch (const coreai_opt::Error& e) {
+        std::cerr << "coreai-opt " << c.name << ": error: " << e.what() << "\n";
+        return 1;
+      } catch (const std::exception& e) {  // LibTorch errors: the message, not the backtrace
+        std::cerr << "coreai-opt " << c.name << ": error: " << first_line(e) << "\n";
         return 1;
       }
-#endif
+#else
       catch (const std::exception& e) {
         std::cerr << "coreai-opt " << c.name << ": error: " << e.what() << "\n";
         return 1;
       }
+#endif
     }
   }
   std::cerr << "coreai-opt: unknown command '" << args[0] << "'; run `coreai-opt --help`\n";

@@ -200,3 +200,31 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+# Calibration data of the `coreai-opt quantize` tests, in the format docs/cli.md
+# describes: torch.save of a list of batches, each a Tensor or a tuple of Tensors.
+# The *_bad_* files hold one mistake each, at a known batch.
+def save_calibration(out):
+    g = torch.Generator().manual_seed(2)
+
+    def x(*shape):
+        return torch.randn(*shape, generator=g)
+
+    torch.save([(x(5, 4),) for _ in range(6)], os.path.join(out, "tiny_calib.pt"))
+    torch.save([x(5, 4) for _ in range(3)], os.path.join(out, "tiny_calib_tensors.pt"))
+    torch.save((x(5, 4),), os.path.join(out, "tiny_calib_one.pt"))
+    torch.save(
+        [(torch.randint(0, 20, (2, 5), generator=g), x(1, 3, 6, 6)) for _ in range(4)],
+        os.path.join(out, "net_calib.pt"),
+    )
+    # Batch 2 has 7 features where fc1 takes 4: the forward fails there.
+    torch.save([(x(5, 4),), (x(5, 4),), (x(5, 7),)], os.path.join(out, "tiny_calib_bad_shape.pt"))
+    # Batch 1 has rank 3 where batch 0 has rank 2.
+    torch.save([(x(5, 4),), (x(2, 5, 4),)], os.path.join(out, "tiny_calib_bad_rank.pt"))
+    # Two inputs per batch for a forward(x) of one.
+    torch.save([(x(5, 4), x(5, 4))], os.path.join(out, "tiny_calib_bad_arity.pt"))
+
+
+if __name__ == "__main__":
+    save_calibration(sys.argv[1])

@@ -89,9 +89,11 @@ class JitQuantizer {
   /// Clones the model, inserts the fake-quant calls into its inlined forward
   /// graph, runs `example_inputs` once (eval, no grad, observers on) to set every
   /// scale, then turns observers off and fake quantization on. Returns the
-  /// prepared module (also prepared_module()). Errors: already prepared
-  /// (Error), no example inputs (InvalidArgumentError), the reference's config
-  /// errors (state index in op_input_spec: Error; axes: InvalidArgumentError).
+  /// prepared module (also prepared_module()). With no example inputs, a config
+  /// that quantizes only weights is prepared from the weight values alone.
+  /// Errors: already prepared (Error), no example inputs while activations are
+  /// quantized (InvalidArgumentError), the reference's config errors (state
+  /// index in op_input_spec: Error; axes: InvalidArgumentError).
   torch::jit::Module prepare(const std::vector<c10::IValue>& example_inputs);
   bool is_prepared() const;
   /// The prepared module; throws Error before prepare().
@@ -162,6 +164,9 @@ class JitQuantizer {
   /// and of the last finalize() result (0 before).
   std::int64_t parameter_bytes_before() const;
   std::int64_t parameter_bytes_after() const;
+  /// Bytes of the parameters and buffers of the prepared module (float weights
+  /// plus the fake-quant state); 0 before prepare().
+  std::int64_t parameter_bytes_prepared() const;
 
   /// Names of the ops that start a supported pattern (reference §7.5).
   static std::vector<std::string> get_compressible_op_names(const torch::jit::Module& module);

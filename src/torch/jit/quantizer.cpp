@@ -1,9 +1,12 @@
 #include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/runtime/interpreter.h>
 
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "coreai_opt/errors.h"
 #include "coreai_opt/quantization/schema.h"
@@ -115,6 +118,56 @@ torch::jit::Value* unwrap(torch::jit::Graph& g, torch::jit::Value* v) {
   if (v->type()->kind() == c10::TypeKind::OptionalType)
     return g.insertUncheckedCast(v, c10::TensorType::get());
   return v;
+}
+
+// `op_input 0 of linear_1`, `module_input 0 of module 'enc'`: a point in an error message.
+std::string point_text(const GraphPlanPoint& p) {
+  return std::string(to_string(p.kind)) + " " + p.tensor + " of " +
+         (p.op_name ? *p.op_name : "module '" + p.module + "'");
+}
+
+// Runs only the weight fake-quant calls of `g` (and the nodes they read: state
+// attributes, the batch-norm scaling of a fold) with `m` as self, so their
+// observers see the weights without a forward pass over example inputs. The
+// calls return the slice's outputs, so nothing in it is dead code.
+void observe_weights(const torch::jit::Module& m, torch::jit::Graph& g,
+                     const std::vector<torch::jit::Node*>& calls) {
+  torch::jit::Value* self = g.inputs().at(0);
+  auto refuse = [](const std::string& why) {
+    throw InvalidArgumentError("prepare() without example inputs: " + why +
+                               "; pass example inputs to prepare()");
+  };
+  std::unordered_set<torch::jit::Node*> needed;
+  std::vector<torch::jit::Node*> todo(calls.begin(), calls.end());
+  while (!todo.empty()) {
+    torch::jit::Node* n = todo.back();
+    todo.pop_back();
+    if (!needed.insert(n).second) continue;
+    if (n->owningBlock() != g.block() || !n->blocks().empty())
+      refuse("a weight fake-quant depends on control flow");
+    for (torch::jit::Value* v : n->inputs()) {
+      if (v->node()->kind() != c10::prim::Param) {
+        todo.push_back(v->node());
+      } else if (v != self) {
+        refuse("a weight fake-quant reads the forward input '" + v->debugName() + "'");
+      }
+    }
+  }
+  auto slice = std::make_shared<torch::jit::Graph>();
+  std::unordered_map<torch::jit::Value*, torch::jit::Value*> env;
+  env[self] = slice->addInput("self")->setType(self->type());
+  for (torch::jit::Node* n : g.nodes()) {
+    if (needed.count(n) == 0) continue;
+    torch::jit::Node* c = slice->createClone(n, [&](torch::jit::Value* v) { return env.at(v); });
+    slice->appendNode(c);
+    for (std::size_t i = 0; i < n->outputs().size(); ++i) env[n->output(i)] = c->output(i);
+  }
+  std::vector<torch::jit::Value*> outs;
+  for (torch::jit::Node* n : calls) outs.push_back(env.at(n->output(0)));
+  slice->registerOutput(slice->insertNode(slice->createTuple(outs))->output());
+  const torch::jit::Code code(slice, "coreai_opt_observe_weights");
+  torch::jit::Stack stack{m._ivalue()};
+  torch::jit::InterpreterState(code).run(stack);
 }
 
 }  // namespace
@@ -282,9 +335,6 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
   if (impl_->prepared) {
     throw Error("Model has already been prepared. Cannot re-prepare a prepared model.");
   }
-  if (example_inputs.empty()) {
-    throw InvalidArgumentError("prepare() needs example inputs: got an empty list");
-  }
   // A clone: fresh class types for the root and fresh methods never run (the
   // executor caches its graph at the first run, so edits must come first).
   torch::jit::Module m = impl_->original.clone();
@@ -296,8 +346,24 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
   }
   auto& fn = torch::jit::toGraphFunction(m.get_method("forward").function());
   jd::AnalyzedGraph a = jd::analyze(m, fn.graph());
-  const auto probe = jd::probe_values(m, a, example_inputs);
+  std::unordered_map<const jd::Value*, at::Tensor> probe;
+  if (!example_inputs.empty()) probe = jd::probe_values(m, a, example_inputs);
   jd::Annotation ann = jd::annotate(m, a, impl_->config, probe);
+  if (example_inputs.empty()) {
+    // Weights take their scales from their own values; activations need data.
+    std::vector<const GraphPlanPoint*> activations;
+    for (const auto& p : ann.points) {
+      if (p.kind != PointKind::kOpState && p.kind != PointKind::kModuleState &&
+          !p.fake_quant.empty())
+        activations.push_back(&p);
+    }
+    if (!activations.empty()) {
+      throw InvalidArgumentError(
+          "prepare() without example inputs: the config quantizes activations (" +
+          std::to_string(activations.size()) + " points, e.g. " + point_text(*activations[0]) +
+          "); example inputs are required to calibrate them");
+    }
+  }
   if (impl_->config.preserved_attributes) {
     // TorchScript clones keep every attribute; a name the model lacks is a typo.
     for (const auto& name : *impl_->config.preserved_attributes)
@@ -325,6 +391,7 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
   }
 
   // Weights (and the conv/linear + batch_norm QAT form).
+  std::vector<torch::jit::Node*> weight_calls;
   for (const auto& [k, uses] : ann.state_uses) {
     const jd::FqDef& f = ann.fqs[k];
     if (f.skipped) continue;
@@ -359,6 +426,7 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
           torch::jit::Value* kw = g.insert(c10::aten::reshape, {k_val, c10::IValue(wshape)});
           torch::jit::Value* wk = g.insert(c10::aten::mul, {node->input(idx), kw});
           wq = jd::insert_fake_quant(g, wk, f);
+          weight_calls.push_back(wq->node());
           node->replaceInput(idx, wq);
         }
         torch::jit::Value* bias = node->input(2);
@@ -383,6 +451,7 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
       }
       torch::jit::WithInsertPoint ip(node);
       torch::jit::Value* wq = jd::insert_fake_quant(g, node->input(idx), f);
+      weight_calls.push_back(wq->node());
       node->replaceInput(idx, wq);
     }
   }
@@ -451,13 +520,18 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
     if (!f.skipped) impl_->fqs.push_back(f);
   impl_->plan = plan_of(ann);
 
-  // One observed pass in eval mode sets every scale.
+  // One observed pass in eval mode sets every scale; without example inputs
+  // (weights only, checked above) the weight calls alone run.
   const bool was_training = m.is_training();
   impl_->set_all(true, false);
   m.eval();
   {
     at::NoGradGuard no_grad;
-    m.forward(example_inputs);
+    if (example_inputs.empty()) {
+      if (!weight_calls.empty()) observe_weights(m, g, weight_calls);
+    } else {
+      m.forward(example_inputs);
+    }
   }
   m.train(was_training);
   impl_->set_all(false, true);
@@ -577,6 +651,9 @@ torch::jit::Module JitQuantizer::finalize() {
 
 std::int64_t JitQuantizer::parameter_bytes_before() const { return impl_->bytes_before; }
 std::int64_t JitQuantizer::parameter_bytes_after() const { return impl_->bytes_after; }
+std::int64_t JitQuantizer::parameter_bytes_prepared() const {
+  return impl_->prepared ? jd::state_bytes(*impl_->prepared) : 0;
+}
 
 std::vector<std::string> JitQuantizer::get_compressible_op_names(const torch::jit::Module& module) {
   const jd::AnalyzedGraph a = jd::analyze_copy(module);
