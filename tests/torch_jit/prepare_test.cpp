@@ -2,15 +2,21 @@
 // Expected values are recomputed here with plain ATen ops from the reference
 // formulas (int8 symmetric: s = amax / 127.5, q = clamp(round(x / s), -128, 127)).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 #include <torch/script.h>
+#include <torch/serialize.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "coreai_opt/errors.h"
@@ -26,6 +32,7 @@ using coreai_opt::InvalidArgumentError;
 using coreai_opt::WarningCollector;
 using coreai_opt::quantization::JitQuantizer;
 using coreai_opt::quantization::QuantizerConfig;
+using coreai_opt::testing::fixture;
 using coreai_opt::testing::fixture_inputs;
 using coreai_opt::testing::load_fixture;
 using coreai_opt::testing::out_tensor;
@@ -303,6 +310,46 @@ TEST_P(JitPrepare, ConvBatchNormFoldedForQatAndFinalize) {
   EXPECT_LT(q.parameter_bytes_after(), q.parameter_bytes_before());
 }
 
+// Weights only: prepare() without example inputs reads the weights alone and
+// gives the scales (and outputs) that a forward over example inputs gives,
+// conv + batch norm folding included.
+TEST_P(JitPrepare, WeightsOnlyNeedNoExampleInputs) {
+  for (const char* net : {"tiny", "convbn"}) {
+    const torch::jit::Module m = load_fixture(file(net));
+    const auto in = fixture_inputs(net);
+    JitQuantizer with_inputs(m, yaml_config(kWeightOnly));
+    JitQuantizer without(m, yaml_config(kWeightOnly));
+    torch::jit::Module a = with_inputs.prepare(in);
+    torch::jit::Module b = without.prepare({});
+    auto fa = by_name(with_inputs), fb = by_name(without);
+    ASSERT_EQ(fa.size(), std::string(net) == "tiny" ? 2U : 3U) << net;
+    ASSERT_EQ(fb.size(), fa.size()) << net;
+    for (const auto& [name, f] : fa) {
+      ASSERT_EQ(fb.count(name), 1U) << net << " " << name;
+      EXPECT_TRUE(f.weight) << name;
+      EXPECT_TRUE(at::equal(fb[name].scale, f.scale)) << net << " " << name;
+      EXPECT_FALSE(fb[name].observer_enabled) << name;
+      EXPECT_TRUE(fb[name].fake_quant_enabled) << name;
+    }
+    at::NoGradGuard ng;
+    EXPECT_TRUE(at::equal(b.forward(in).toTensor(), a.forward(in).toTensor())) << net;
+    EXPECT_LT(without.finalize()
+                  .forward(in)
+                  .toTensor()
+                  .sub(a.forward(in).toTensor())
+                  .abs()
+                  .max()
+                  .item<double>(),
+              1e-4)
+        << net;
+  }
+  // tiny: the fc1 weight scale is the per-row amax / 127.5 of the weight itself.
+  JitQuantizer q(load_fixture(file("tiny")), yaml_config(kWeightOnly));
+  q.prepare({});
+  EXPECT_TRUE(at::allclose(by_name(q)["linear_weight"].scale.view(-1),
+                           w_scale(param(load_fixture(file("tiny")), "fc1", "weight"))));
+}
+
 INSTANTIATE_TEST_SUITE_P(Frontends, JitPrepare, ::testing::Values("scripted", "traced"));
 
 TEST(JitQuantizerErrors, LifecycleErrors) {
@@ -322,7 +369,10 @@ TEST(JitQuantizerErrors, LifecycleErrors) {
   expect_error([&] { (void)q.training_mode(); },
                "Model must be prepared before entering training mode. Call prepare() first.");
   expect_error([&] { q.finalize(); }, "Model must be prepared before finalize()");
-  expect_error([&] { q.prepare({}); }, "prepare() needs example inputs");
+  expect_error([&] { q.prepare({}); },
+               "prepare() without example inputs: the config quantizes activations (4 points, "
+               "e.g. op_input 0 of linear); example inputs are required to calibrate them");
+  EXPECT_FALSE(q.is_prepared());  // the refused call changed nothing
   q.prepare(in);
   expect_error([&] { q.prepare(in); },
                "Model has already been prepared. Cannot re-prepare a prepared model.");
@@ -558,6 +608,176 @@ TEST(JitPrepare, OpsInsideControlFlowAreReportedNotSkippedSilently) {
                                 "although the config asks for it: linear_1 [linear]";
   }
   EXPECT_TRUE(reported) << ::testing::PrintToString(warnings.messages());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- coreai-opt quantize
+//
+// The CLI end to end: its output model against the same steps run in-process.
+// tests/cli/cli_test.sh checks the error lines.
+namespace {
+
+struct CliResult {
+  int rc = -1;
+  std::string out, err;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+[[maybe_unused]] CliResult run_cli(const std::string& args) {
+  CliResult r;
+#ifdef COREAI_OPT_CLI
+  const std::string err = ::testing::TempDir() + "/jit_cli_stderr.txt";
+  FILE* p = popen((std::string(COREAI_OPT_CLI) + " " + args + " 2>" + err).c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf{};
+  while (fgets(buf.data(), static_cast<int>(buf.size()), p) != nullptr) r.out += buf.data();
+  r.rc = WEXITSTATUS(pclose(p));
+  r.err = read_text(err);
+  std::remove(err.c_str());
+#else
+  (void)args;
+#endif
+  return r;
+}
+
+// The batches of a calibration file (torch.save of a list of tuples of tensors).
+std::vector<std::vector<c10::IValue>> load_calibration(const std::string& name) {
+  const std::string text = read_text(coreai_opt::testing::fixture(name));
+  const c10::IValue v = torch::pickle_load(std::vector<char>(text.begin(), text.end()));
+  std::vector<std::vector<c10::IValue>> out;
+  for (const c10::IValue& b : v.toListRef()) {
+    const auto& e = b.toTupleRef().elements();
+    out.emplace_back(e.begin(), e.end());
+  }
+  return out;
+}
+
+const std::string kConfigs = std::string(COREAI_OPT_SOURCE_DIR) + "/configs/";
+
+// prepare(batch 0), then every batch under calibration_mode(): what the CLI does.
+torch::jit::Module calibrated(JitQuantizer& q,
+                              const std::vector<std::vector<c10::IValue>>& batches) {
+  torch::jit::Module prepared = q.prepare(batches.at(0));
+  at::NoGradGuard ng;
+  auto calibrating = q.calibration_mode();
+  for (const auto& b : batches) prepared.forward(b);
+  return prepared;
+}
+
+TEST(JitCliQuantize, W8A8PreparedModelMatchesInProcess) {
+#ifndef COREAI_OPT_CLI
+  GTEST_SKIP() << "built without the coreai-opt tool";
+#endif
+  const std::string out = ::testing::TempDir() + "/jit_cli_tiny_w8a8.pt";
+  const CliResult r =
+      run_cli("quantize " + fixture("tiny_scripted.pt") + " --config " + kConfigs +
+              "w8a8.yaml --calibration " + fixture("tiny_calib.pt") + " --output " + out);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto batches = load_calibration("tiny_calib.pt");
+  ASSERT_EQ(batches.size(), 6U);
+  JitQuantizer q(load_fixture("tiny_scripted.pt"),
+                 QuantizerConfig::from_yaml(kConfigs + "w8a8.yaml"));
+  torch::jit::Module expect = calibrated(q, batches);
+  // fc1 + relu fuse: the inputs of fc1 and fc2 and the output of fc2 are activations.
+  EXPECT_NE(r.out.find("\nquantized   int8: 2 weights, 3 activations\n"), std::string::npos)
+      << r.out;
+  EXPECT_NE(
+      r.out.find("\nparameters  268 bytes before, " + std::to_string(q.parameter_bytes_prepared()) +
+                 " bytes prepared (float weights plus quantizer state"),
+      std::string::npos)
+      << r.out;
+  EXPECT_GT(q.parameter_bytes_prepared(), 268);
+  EXPECT_NE(r.out.find("\noutput      " + out + " (prepared)\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(", calibration "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" s (6 batches, "), std::string::npos) << r.out;
+  // Non-terminal progress: plain lines, the last one for all six batches.
+  EXPECT_NE(r.err.find("calibrating: 1/6 batches, "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("calibrating: 6/6 batches, "), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\r'), std::string::npos) << r.err;
+
+  torch::jit::Module loaded = torch::jit::load(out);
+  at::NoGradGuard ng;
+  for (const auto& b : batches) {
+    const at::Tensor y = loaded.forward(b).toTensor();
+    EXPECT_TRUE(at::equal(y, expect.forward(b).toTensor()));
+    // Fake quantization is on: not the float model's output.
+    EXPECT_GT(max_diff(y, load_fixture("tiny_scripted.pt").forward(b).toTensor()), 1e-4);
+  }
+  for (const auto& f : q.fake_quants())
+    EXPECT_TRUE(at::equal(loaded.attr("_fq_" + f.name + "_scale").toTensor(), f.scale)) << f.name;
+  std::remove(out.c_str());
+}
+
+TEST(JitCliQuantize, NetFinalizedJsonSummaryAndModel) {
+#ifndef COREAI_OPT_CLI
+  GTEST_SKIP() << "built without the coreai-opt tool";
+#endif
+  const std::string out = ::testing::TempDir() + "/jit_cli_net_final.pt";
+  const CliResult r = run_cli("quantize " + fixture("net_traced.pt") + " --config " + kConfigs +
+                              "w8a8.yaml --calibration " + fixture("net_calib.pt") +
+                              " --batches 3 --output " + out + " --finalize --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto batches = load_calibration("net_calib.pt");
+  ASSERT_EQ(batches.size(), 4U);
+  const auto last = batches.back();
+  batches.pop_back();  // --batches 3
+  JitQuantizer q(load_fixture("net_traced.pt"), QuantizerConfig::from_yaml(kConfigs + "w8a8.yaml"));
+  calibrated(q, batches);
+  torch::jit::Module expect = q.finalize();
+  int weights = 0, activations = 0;
+  for (const auto& f : q.fake_quants()) ++(f.weight ? weights : activations);
+
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["finalized"], true);
+  EXPECT_EQ(j["calibration_batches"], 3);
+  EXPECT_EQ(j["disabled"], 0);
+  ASSERT_EQ(j["fake_quants"].size(), 1U) << r.out;
+  EXPECT_EQ(j["fake_quants"]["int8"]["weights"], weights);
+  EXPECT_EQ(j["fake_quants"]["int8"]["activations"], activations);
+  // emb, 6 attention projections, 2 mlp layers, shared (its alias reuses it), down,
+  // odd, block.conv, deconv.
+  EXPECT_EQ(weights, 14);
+  EXPECT_EQ(j["parameter_bytes"]["before"], q.parameter_bytes_before());
+  EXPECT_EQ(j["parameter_bytes"]["after"], q.parameter_bytes_after());
+  EXPECT_LT(q.parameter_bytes_after(), q.parameter_bytes_before());
+  EXPECT_TRUE(j["seconds"]["finalize"].is_number());
+  EXPECT_NE(r.err.find("calibrating: 3/3 batches, "), std::string::npos) << r.err;
+
+  torch::jit::Module loaded = torch::jit::load(out);
+  at::NoGradGuard ng;
+  EXPECT_TRUE(at::equal(out_tensor(loaded.forward(last)), out_tensor(expect.forward(last))));
+  std::remove(out.c_str());
+}
+
+TEST(JitCliQuantize, WeightsOnlyWithoutCalibration) {
+#ifndef COREAI_OPT_CLI
+  GTEST_SKIP() << "built without the coreai-opt tool";
+#endif
+  const std::string out = ::testing::TempDir() + "/jit_cli_tiny_w8.pt";
+  const CliResult r = run_cli("quantize " + fixture("tiny_traced.pt") + " --config " + kConfigs +
+                              "w8.yaml --output " + out + " --finalize");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "");  // no calibration, no progress
+  EXPECT_NE(r.out.find("\nquantized   int8: 2 weights, 0 activations\n"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(", calibration none (weights only), finalize "), std::string::npos) << r.out;
+  JitQuantizer q(load_fixture("tiny_traced.pt"), QuantizerConfig::from_yaml(kConfigs + "w8.yaml"));
+  q.prepare(fixture_inputs("tiny"));
+  torch::jit::Module expect = q.finalize();
+  EXPECT_NE(r.out.find("\nparameters  268 bytes before, " +
+                       std::to_string(q.parameter_bytes_after()) + " bytes after finalize ("),
+            std::string::npos)
+      << r.out;
+  torch::jit::Module loaded = torch::jit::load(out);
+  at::NoGradGuard ng;
+  for (const auto& b : load_calibration("tiny_calib.pt"))
+    EXPECT_TRUE(at::equal(loaded.forward(b).toTensor(), expect.forward(b).toTensor()));
+  std::remove(out.c_str());
 }
 
 }  // namespace
