@@ -11,7 +11,7 @@ OUT_DIR/reference/<case>.json     {"uses": [...], "fake_quants": {...}, "output"
 
 A use is one tensor read by one op (or by the graph output): the consumer op
 name, the input index (the op's `all_input_nodes` position, states included),
-the source (`op:<name>`, `input:<name>`, `state:<path>`) and the fake-quant it
+the source (`op:<name>`, `input:<index>`, `state:<path>`) and the fake-quant it
 reads through (or null). Fake-quants carry their spec and their scale / zero
 point / minval after prepare and calibration. A case whose config the reference
 rejects records {"error": "..."}.
@@ -152,7 +152,8 @@ class Names:
             else:
                 break
         if node.op == "placeholder":
-            return "input:" + node.name, fqs
+            placeholders = [n for n in node.graph.nodes if n.op == "placeholder"]
+            return "input:%d" % placeholders.index(node), fqs
         if node.op == "get_attr":
             return "state:" + node.target, fqs
         name = self.name(node, fq_modules)
