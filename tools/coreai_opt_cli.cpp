@@ -156,10 +156,8 @@ torch::jit::Module load_module(const std::string& path) {
   try {
     return torch::jit::load(path);
   } catch (const c10::Error& e) {
-    std::string msg = e.what_without_backtrace();
-    msg = msg.substr(0, msg.find('\n'));
-    throw coreai_opt::InvalidArgumentError("'" + path + "' is not a TorchScript module (" + msg +
-                                           ")");
+    throw coreai_opt::InvalidArgumentError("'" + path + "' is not a TorchScript module (" +
+                                           first_line(e) + ")");
   }
 }
 

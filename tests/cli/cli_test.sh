@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end checks of the coreai-opt CLI.
-#   cli_test.sh COREAI_OPT_BINARY SOURCE_DIR CASE
-# CASE: examples | bad_configs | several_files | normalize | help | usage_errors
+#   cli_test.sh COREAI_OPT_BINARY SOURCE_DIR CASE [FIXTURES_DIR]
+# CASE: examples | bad_configs | several_files | normalize | help | usage_errors |
+#       quantize_errors (needs FIXTURES_DIR: the graph-mode fixtures and calibration
+#       data that tests/torch_jit/make_fixtures.py writes)
 # Golden error lines come from tests/data/bad_configs/NAME.expected (the
 # `validate` output without its leading `FILE:`).
 set -u
@@ -9,6 +11,7 @@ set -u
 bin=$1
 src=$2
 case_name=$3
+fixtures=${4:-}
 examples_dir=$src/configs/examples
 bad_dir=$src/tests/data/bad_configs
 
@@ -122,6 +125,104 @@ case $case_name in
     run schema --help
     expect_rc 0 "schema --help"
     expect_contains "$out" "usage: coreai-opt schema" "schema --help"
+    if "$bin" --help | grep -q "^  quantize "; then
+      run quantize --help
+      expect_rc 0 "quantize --help"
+      expect_contains "$out" "usage: coreai-opt quantize MODEL.pt --config CONFIG.yaml [--calibration DATA.pt]" \
+        "quantize --help"
+      expect_contains "$out" 'torch.save(batches, "DATA.pt")' "quantize --help"
+    fi
+    ;;
+
+  quantize_errors)
+    # Every bad input: exactly one line on stderr, the exit status, nothing on stdout.
+    [[ -n $fixtures && -f $fixtures/tiny_calib.pt ]] || { fail "no fixtures in '$fixtures'"; exit 1; }
+    tiny=$fixtures/tiny_scripted.pt
+    w8a8=$src/configs/w8a8.yaml
+    # expect_error WANT_RC WANT_LINE ARGS...: stderr ends with WANT_LINE (the
+    # progress lines of the batches before a failing one may come first).
+    expect_error() {
+      local want_rc=$1 want=$2
+      shift 2
+      run quantize "$@"
+      expect_rc "$want_rc" "quantize $*"
+      local last
+      last=$(tail -n 1 "$tmp/err")
+      [[ $last == "$want" ]] || fail "quantize $*:"$'\n'"  got:  $last"$'\n'"  want: $want"
+      [[ $(grep -vc '^calibrating: ' "$tmp/err") == 1 ]] ||
+        fail "quantize $*: want one error line, got:"$'\n'"$err"
+      [[ $err != *"Exception raised from"* && $err != *"Traceback"* ]] ||
+        fail "quantize $*: backtrace in stderr:"$'\n'"$err"
+      [[ -z $out ]] || fail "quantize $* wrote to stdout: $out"
+      [[ ! -e $tmp/out.pt ]] || fail "quantize $* wrote $tmp/out.pt"
+    }
+    expect_error 1 "coreai-opt quantize: error: cannot open '$tmp/none.pt': No such file or directory" \
+      "$tmp/none.pt" --config "$w8a8" --calibration "$fixtures/tiny_calib.pt" --output "$tmp/out.pt"
+    echo "not a model" >"$tmp/text.pt"
+    expect_error 1 "coreai-opt quantize: error: '$tmp/text.pt' is not a TorchScript module (PytorchStreamReader failed reading zip archive: not a ZIP archive)" \
+      "$tmp/text.pt" --config "$w8a8" --output "$tmp/out.pt"
+    printf 'quantization_config:\n  global_config:\n    op_state_spec: {weight: {dtype: int9}}\n' >"$tmp/bad.yaml"
+    expect_error 1 "$tmp/bad.yaml:3:37: error: quantization_config.global_config.op_state_spec.weight.dtype: Unsupported dtype: 'int9'. Allowed dtypes: float4_e2m1fn_x2, float8_e4m3fn, float8_e5m2, int2, int4, int8, uint2, uint4, uint8" \
+      "$tiny" --config "$tmp/bad.yaml" --output "$tmp/out.pt"
+    expect_error 1 "$tmp/none.yaml: error: cannot open config file '$tmp/none.yaml': No such file or directory" \
+      "$tiny" --config "$tmp/none.yaml" --output "$tmp/out.pt"
+    # Batch 2 has 7 features where fc1 takes 4: LibTorch's message, not its traceback.
+    expect_error 1 "coreai-opt quantize: error: calibration batch 2: mat1 and mat2 shapes cannot be multiplied (5x7 and 4x8)" \
+      "$tiny" --config "$w8a8" --calibration "$fixtures/tiny_calib_bad_shape.pt" --output "$tmp/out.pt"
+    [[ $(head -n 2 "$tmp/err") == "calibrating: 1/3 batches, "*$'\n'"calibrating: 2/3 batches, "* ]] ||
+      fail "bad shape: want the progress of batches 0 and 1 first, got:"$'\n'"$err"
+    expect_error 1 "coreai-opt quantize: error: calibration batch 1: input 0 is float32 of rank 3; in batch 0 it is float32 of rank 2" \
+      "$tiny" --config "$w8a8" --calibration "$fixtures/tiny_calib_bad_rank.pt" --output "$tmp/out.pt"
+    expect_error 1 "coreai-opt quantize: error: calibration batch 0: 2 inputs, but forward(x) takes 1" \
+      "$tiny" --config "$w8a8" --calibration "$fixtures/tiny_calib_bad_arity.pt" --output "$tmp/out.pt"
+    expect_error 1 "coreai-opt quantize: error: calibration batch 0: 1 input, but forward(ids, img) takes 2" \
+      "$fixtures/net_scripted.pt" --config "$w8a8" --calibration "$fixtures/tiny_calib.pt" --output "$tmp/out.pt"
+    expect_error 1 "coreai-opt quantize: error: '$tmp/text.pt' is not a file written by torch.save (PytorchStreamReader failed reading zip archive: not a ZIP archive)" \
+      "$tiny" --config "$w8a8" --calibration "$tmp/text.pt" --output "$tmp/out.pt"
+    expect_error 1 "coreai-opt quantize: error: '$tiny' is a TorchScript module without buffers input0, input1, ..." \
+      "$tiny" --config "$w8a8" --calibration "$tiny" --output "$tmp/out.pt"
+    expect_error 1 "coreai-opt quantize: error: --batches '0': expected a positive integer" \
+      "$tiny" --config "$w8a8" --calibration "$fixtures/tiny_calib.pt" --batches 0 --output "$tmp/out.pt"
+    expect_error 1 "coreai-opt quantize: error: --batches '-3': expected a positive integer" \
+      "$tiny" --config "$w8a8" --calibration "$fixtures/tiny_calib.pt" --batches -3 --output "$tmp/out.pt"
+    expect_error 1 "coreai-opt quantize: error: --batches 7: '$fixtures/tiny_calib.pt' holds only 6 batches" \
+      "$tiny" --config "$w8a8" --calibration "$fixtures/tiny_calib.pt" --batches 7 --output "$tmp/out.pt"
+    expect_error 1 "coreai-opt quantize: error: the config quantizes activations (4 points, e.g. op_input 0 of linear); pass --calibration DATA.pt to calibrate them" \
+      "$tiny" --config "$w8a8" --output "$tmp/out.pt"
+    expect_error 1 "coreai-opt quantize: error: --output '$tiny' is the input model; write the quantized model to another file" \
+      "$tiny" --config "$w8a8" --calibration "$fixtures/tiny_calib.pt" --output "$tiny"
+    expect_error 1 "coreai-opt quantize: error: cannot write '$tmp/no_dir/out.pt': no directory '$tmp/no_dir'" \
+      "$tiny" --config "$w8a8" --calibration "$fixtures/tiny_calib.pt" --output "$tmp/no_dir/out.pt"
+    usage="(usage: coreai-opt quantize MODEL.pt --config CONFIG.yaml [--calibration DATA.pt] [--batches N] --output OUT.pt [--finalize] [--json])"
+    expect_error 2 "coreai-opt quantize: --output is required $usage" "$tiny" --config "$w8a8"
+    expect_error 2 "coreai-opt quantize: --config is required $usage" "$tiny" --output "$tmp/out.pt"
+    expect_error 2 "coreai-opt quantize: unknown option '--calib' $usage" \
+      "$tiny" --config "$w8a8" --calib "$fixtures/tiny_calib.pt" --output "$tmp/out.pt"
+    expect_error 2 "coreai-opt quantize: --batches needs --calibration $usage" \
+      "$tiny" --config "$w8a8" --batches 2 --output "$tmp/out.pt"
+
+    # The data formats that do load: a list of Tensors (one input each), and the
+    # older holder module (one batch) of `plan --inputs`, which also takes one
+    # torch.save batch.
+    run quantize "$tiny" --config "$w8a8" --calibration "$fixtures/tiny_calib_tensors.pt" --output "$tmp/t.pt"
+    expect_rc 0 "quantize with a list of Tensors"
+    expect_contains "$out" " s (3 batches, " "quantize with a list of Tensors"
+    [[ $err == "calibrating: 1/3 batches, "*"calibrating: 3/3 batches, "*" total" ]] ||
+      fail "quantize with a list of Tensors: progress lines: $err"
+    run quantize "$tiny" --config "$w8a8" --calibration "$fixtures/tiny_inputs.pt" --output "$tmp/h.pt"
+    expect_rc 0 "quantize with a holder module"
+    expect_contains "$out" " s (1 batch, " "quantize with a holder module"
+    run plan "$tiny" --config "$w8a8" --inputs "$fixtures/tiny_inputs.pt"
+    expect_rc 0 "plan --inputs of a holder module"
+    expect_contains "$out" $'\n6 quantization points' "plan --inputs of a holder module"
+    holder_plan=$out
+    run plan "$tiny" --config "$w8a8" --inputs "$fixtures/tiny_calib_one.pt"
+    expect_rc 0 "plan --inputs of one torch.save batch"
+    [[ $out == "$holder_plan" ]] || fail "plan --inputs: torch.save batch and holder module differ"
+    run plan "$tiny" --config "$w8a8" --inputs "$fixtures/tiny_calib.pt"
+    expect_rc 1 "plan --inputs of six batches"
+    [[ $err == "coreai-opt plan: error: '$fixtures/tiny_calib.pt' holds 6 batches; --inputs takes one (a Tensor or a tuple of Tensors)" ]] ||
+      fail "plan --inputs of six batches: got '$err'"
     ;;
 
   usage_errors)
