@@ -134,15 +134,6 @@ class Annotator {
     return next;
   }
 
-  const quantization::ModuleResolution& module_res(const GraphOp& op) const {
-    return res_.module(canon(op.module));
-  }
-  bool same_entry(const GraphOp& a, const GraphOp& b) const {
-    const auto& ma = module_res(a);
-    const auto& mb = module_res(b);
-    return ma.level == mb.level && ma.key == mb.key;
-  }
-
   std::vector<Pattern> find_patterns() {
     std::vector<Pattern> out;
     std::set<const GraphOp*> used;
@@ -162,13 +153,13 @@ class Annotator {
       const bool weighted = is_weighted(op.type);
       if (weighted) {
         if (const GraphOp* bn = single_op_consumer(op);
-            bn != nullptr && bn->type == "batch_norm" && same_entry(op, *bn)) {
+            bn != nullptr && bn->type == "batch_norm") {
           p.ops.push_back(bn);
         }
       }
       if (weighted || (is_nary(op.type) && op.type.rfind("sub", 0) != 0)) {
         if (const GraphOp* act = single_op_consumer(*p.ops.back());
-            act != nullptr && is_fusable_activation(act->type) && same_entry(op, *act)) {
+            act != nullptr && is_fusable_activation(act->type)) {
           p.ops.push_back(act);
         }
       }
