@@ -7,6 +7,7 @@
 #include <torch/optim/sgd.h>
 #include <torch/script.h>
 #include <torch/serialize.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -631,7 +632,10 @@ std::string read_text(const std::string& path) {
 [[maybe_unused]] CliResult run_cli(const std::string& args) {
   CliResult r;
 #ifdef COREAI_OPT_CLI
-  const std::string err = ::testing::TempDir() + "/jit_cli_stderr.txt";
+  // One file per test and process: ctest runs the cases in parallel processes.
+  const std::string err = ::testing::TempDir() + "/jit_cli_stderr_" +
+                          ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+                          std::to_string(getpid()) + ".txt";
   FILE* p = popen((std::string(COREAI_OPT_CLI) + " " + args + " 2>" + err).c_str(), "r");
   if (p == nullptr) return r;
   std::array<char, 4096> buf{};
