@@ -343,7 +343,10 @@ class Annotator {
              "the input's " +
              std::string(quantization::to_string(ann_.fqs[*group].spec.granularity.type)) +
              " fake-quant " + ann_.fqs[*group].name + "; it is left unquantized");
-      } else if (consumer_fq) {
+      } else if (consumer_fq && !c.is_disabled() && (found == nullptr || found->has_value())) {
+        // The edge shares the consumer's fake-quant unless this op declines its
+        // output (a null key) or is disabled: then, as in the reference, the
+        // consumer's input fake-quant serves that consumer alone.
         ann_.value_fq[out] = *consumer_fq;
         add_point(op_point(PointKind::kOpOutput, key, "0",
                            rule + " (shares " + ann_.fqs[*consumer_fq].name + ")"),
