@@ -433,7 +433,21 @@ TEST_P(JitFinalizeFormats, CodesDequantizeToTheFakeQuantizedWeight) {
   if (fin.hasattr("_fq_linear_weight_scale_e8m0")) {
     const at::Tensor e8 = fin.attr("_fq_linear_weight_scale_e8m0").toTensor();
     EXPECT_EQ(e8.scalar_type(), at::kFloat8_e8m0fnu);
-    EXPECT_TRUE(at::equal(e8.to(at::kFloat), fin.attr("_fq_linear_weight_scale").toTensor()));
+    EXPECT_TRUE(
+        at::equal(e8.to(at::kFloat), prepared.attr("_fq_linear_weight_scale").toTensor()));
+    EXPECT_EQ(fin.attr("_fq_linear_weight_scale").toTensor().numel(), 0) << c.name;
+  } else {
+    EXPECT_TRUE(at::equal(fin.attr("_fq_linear_weight_scale").toTensor(),
+                          prepared.attr("_fq_linear_weight_scale").toTensor()));
+  }
+  // Only what dequantize reads stays: no observer state, no all-zero zero point;
+  // the MINVAL case keeps minval, the asymmetric uint4 case its zero points.
+  const std::string name = c.name;
+  for (const std::string b : {"running_min", "running_max", "minval", "zero_point"}) {
+    const bool kept = (name == "int8_minval" && b == "minval") ||
+                      (name == "uint4_asym" && b == "zero_point");
+    EXPECT_EQ(fin.attr("_fq_linear_weight_" + b).toTensor().numel(), kept ? 8 : 0)
+        << c.name << " " << b;
   }
   // Reloads and runs the same in a fresh module.
   const std::string path = ::testing::TempDir() + "/jit_format_" + c.name + ".pt";

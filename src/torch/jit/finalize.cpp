@@ -83,6 +83,10 @@ void finalize_module(torch::jit::Module& m, const std::vector<FqDef>& fqs) {
     if (n->kind() == fq_kind) fq_nodes.push_back(n);
 
   std::set<std::string> emptied;  // float states replaced by codes
+  // Observer and qparam buffers of the weight fake-quants replaced by codes: the
+  // ones dequantize does not read are emptied (a finalized model carries codes and
+  // the qparams it needs, not calibration state).
+  std::set<std::string> weight_fq_buffers;
   for (Node* n : fq_nodes) {
     const std::string attr = n->input(1)->node()->s(c10::attr::name);
     const std::string prefix = attr.substr(0, attr.size() - std::string("running_min").size());
@@ -124,7 +128,12 @@ void finalize_module(torch::jit::Module& m, const std::vector<FqDef>& fqs) {
     const bool minval_form = is_int && spec.qformulation == QuantizationFormulation::kMinval;
     const at::Tensor scale = m.attr(prefix + "scale").toTensor();
     std::optional<at::Tensor> zp, mv;
-    if (is_int && !minval_form) zp = m.attr(prefix + "zero_point").toTensor();
+    // An all-zero zero point (symmetric signed codes) is not stored: dequantize
+    // without one is the same computation.
+    if (is_int && !minval_form) {
+      const at::Tensor z = m.attr(prefix + "zero_point").toTensor();
+      if (z.numel() > 0 && z.ne(0).any().item<bool>()) zp = z;
+    }
     if (minval_form) mv = m.attr(prefix + "minval").toTensor();
     const auto qmin = static_cast<std::int64_t>(spec.quant_min());
     const auto qmax = static_cast<std::int64_t>(spec.quant_max());
@@ -194,6 +203,8 @@ void finalize_module(torch::jit::Module& m, const std::vector<FqDef>& fqs) {
         if (!p->empty()) emptied.insert(*p);
     }
     emptied.insert(f.weight_path);
+    for (const char* b : {"running_min", "running_max", "scale", "zero_point", "minval"})
+      weight_fq_buffers.insert(prefix + b);
   }
   torch::jit::EliminateDeadCode(graph);
   g.lint();
@@ -201,6 +212,8 @@ void finalize_module(torch::jit::Module& m, const std::vector<FqDef>& fqs) {
   const std::set<const void*> used = used_tensors(m, g);
   for (const auto& p : emptied)
     if (used.count(tensor_at(m, p).unsafeGetTensorImpl()) == 0) empty_state(m, p);
+  for (const auto& p : weight_fq_buffers)
+    if (m.hasattr(p) && used.count(tensor_at(m, p).unsafeGetTensorImpl()) == 0) empty_state(m, p);
 }
 
 }  // namespace coreai_opt::jit_detail
