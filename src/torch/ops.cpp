@@ -56,6 +56,17 @@ class FakeQuantizeFunction : public torch::autograd::Function<FakeQuantizeFuncti
 Tensor fake_quantize_autograd(const Tensor& input, const Tensor& scale, const OptTensor& zero_point,
                               const OptTensor& minval, IntArrayRef block_size,
                               c10::string_view dtype, int64_t quant_min, int64_t quant_max) {
+  // Nothing to differentiate (no grad mode, or an input without requires_grad): the
+  // kernel without the in-range mask, which saves writing and keeping a byte per element.
+  if (!at::GradMode::is_enabled() || !input.requires_grad()) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("coreai_opt::fake_quantize", "")
+                         .typed<Tensor(const Tensor&, const Tensor&, const OptTensor&,
+                                       const OptTensor&, IntArrayRef, c10::string_view, int64_t,
+                                       int64_t)>();
+    return op.call(input, scale, zero_point, minval, block_size, dtype, quant_min, quant_max);
+  }
   return FakeQuantizeFunction::apply(input, scale, zero_point, minval, block_size, dtype, quant_min,
                                      quant_max);
 }

@@ -7,6 +7,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -37,6 +38,11 @@ std::vector<int64_t> vec(at::IntArrayRef r) { return r.vec(); }
 
 // Input with exact ties: with power-of-two scales x / s and x * (1 / s) agree, which is
 // the only case where ATen's multiply-by-reciprocal matches the reference's division.
+std::vector<std::string>& ran_ops() {
+  static std::vector<std::string> names;
+  return names;
+}
+
 Tensor tie_heavy_input(at::IntArrayRef shape, float scale) {
   torch::manual_seed(0);
   Tensor x = torch::randn(shape) * 40.0f * scale;
@@ -62,6 +68,47 @@ TEST(TorchOps, Int8PerTensorEqualsAtenForwardAndGradient) {
     ASSERT_TRUE(same_values(xa.grad(), x.grad()));
     EXPECT_GT((x.grad() == 0).sum().item<int64_t>(), 0) << "some elements must clip";
   }
+}
+
+// Without anything to differentiate the autograd kernel goes straight to the
+// kernel without the in-range mask; with a differentiable input it computes the mask.
+TEST(TorchOps, FakeQuantizeSkipsTheMaskWhenNothingIsDifferentiated) {
+  std::vector<std::string> ran;
+  auto handle = at::addThreadLocalCallback(
+      at::RecordFunctionCallback([](const at::RecordFunction& fn)
+                                     -> std::unique_ptr<at::ObserverContext> {
+        const std::string name = fn.name();
+        if (name.rfind("coreai_opt::", 0) == 0) ran_ops().push_back(name);
+        return nullptr;
+      }).scopes({at::RecordScope::FUNCTION}));
+  const Tensor x = tie_heavy_input({16, 40}, 0.03125f);
+  const Tensor scale = torch::full({1, 1}, 0.03125f);
+  auto run = [&](const Tensor& in) {
+    ran_ops().clear();
+    Tensor y = ops::fake_quantize(in, scale, std::nullopt, std::nullopt, vec(in.sizes()),
+                                  DType::kInt8, -128, 127);
+    ran = ran_ops();
+    return y;
+  };
+  auto mask_kernel_ran = [&] {
+    return std::count(ran.begin(), ran.end(), "coreai_opt::fake_quantize_with_mask");
+  };
+  const Tensor plain = run(x);
+  EXPECT_EQ(ran.front(), "coreai_opt::fake_quantize");
+  EXPECT_EQ(mask_kernel_ran(), 0);
+  Tensor no_grad;
+  {
+    at::NoGradGuard guard;
+    no_grad = run(x.clone().requires_grad_(true));
+  }
+  EXPECT_EQ(mask_kernel_ran(), 0);
+  EXPECT_FALSE(no_grad.requires_grad());
+  const Tensor with_grad = run(x.clone().requires_grad_(true));
+  EXPECT_EQ(mask_kernel_ran(), 1);
+  EXPECT_TRUE(with_grad.requires_grad());
+  EXPECT_TRUE(same_values(plain, no_grad));
+  EXPECT_TRUE(same_values(plain, with_grad.detach()));
+  at::removeCallback(handle);
 }
 
 TEST(TorchOps, Int8PerChannelEqualsAtenForwardAndGradient) {
