@@ -26,7 +26,6 @@
 
 #include "coreai_opt/format/dtype.h"
 #include "coreai_opt/quantization/config.h"
-#include "coreai_opt/torch/fake_quantize.h"
 #include "coreai_opt/torch/jit_quantizer.h"
 #include "torch/jit/annotate.h"
 #include "torch/jit/graph.h"
@@ -119,14 +118,6 @@ json run(const std::string& model_path, const std::string& inputs_path,
     at::NoGradGuard no_grad;
     {
       auto calib = quantizer->calibration_mode();
-      // The reference's calibration_mode keeps weight fake quantization on, so
-      // activation observers see quantized weights (docs/conformance.md). Ours
-      // turns it off; the weights' flags are set as the reference has them.
-      for (const auto& f : quantizer->fake_quants()) {
-        if (!f.weight) continue;
-        at::Tensor state = prepared.attr("_fq_" + f.name + "_state").toTensor();
-        state[q::kFakeQuantEnabled].fill_(1);
-      }
       for (std::size_t i = 1; i + 1 < batches.size(); ++i) prepared.forward({batches[i]});
     }
     c10::IValue out = prepared.forward({batches.back()});

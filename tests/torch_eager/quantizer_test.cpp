@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -553,9 +554,43 @@ TEST_F(EagerTest, EnableDisableByModule) {
   {
     auto c = q.calibration_mode();
     EXPECT_FALSE(net->is_training());
-    EXPECT_TRUE(torch::equal(net->fc1->weight, params["enc.0.weight"]));  // fake quant off
+    // Weight fake quantization stays on while calibrating (as in the reference).
+    EXPECT_TRUE(torch::allclose(net->fc1->weight,
+                                ref_int8_per_channel(params["enc.0.weight"].detach()), 0, 1e-7));
   }
   EXPECT_TRUE(net->is_training());
+}
+
+TEST_F(EagerTest, CalibrationKeepsWeightFakeQuantOn) {
+  DropNet net;
+  Quantizer q(net, yaml(""));  // W8A8
+  const at::Tensor x = torch::randn({5, 6});
+  q.prepare([&] { net->forward(x); });
+  auto fqs = [&] {
+    std::map<std::string, cq::FakeQuantizeImpl*> out;
+    for (const auto& c : net->fc->named_children()) {
+      if (auto* f = c.value()->as<cq::FakeQuantizeImpl>()) out[c.key()] = f;
+    }
+    return out;
+  };
+  ASSERT_EQ(fqs().size(), 3u);  // weight, input, output
+  ASSERT_EQ(fqs().count("weight_fake_quant"), 1u);
+  auto params = net->named_parameters();
+  const at::Tensor w_q = ref_int8_per_channel(params["fc.weight"].detach());
+  torch::NoGradGuard g;
+  {
+    auto c = q.calibration_mode();
+    for (const auto& [name, f] : fqs()) {
+      EXPECT_TRUE(f->observer_enabled()) << name;
+      EXPECT_EQ(f->fake_quant_enabled(), name == "weight_fake_quant") << name;
+    }
+    // Activations pass through unquantized; the weight is fake-quantized.
+    EXPECT_TRUE(torch::allclose(net->forward(x), torch::linear(x, w_q, net->fc->bias), 0, 1e-6));
+  }
+  for (const auto& [name, f] : fqs()) {
+    EXPECT_FALSE(f->observer_enabled()) << name;
+    EXPECT_TRUE(f->fake_quant_enabled()) << name;
+  }
 }
 
 // ---------------------------------------------------------------- finalize and plan

@@ -138,26 +138,43 @@ TEST_P(JitPrepare, CalibrationMovesTheMovingAverage) {
   const at::Tensor x = fixture_inputs("tiny")[0].toTensor();
   JitQuantizer q(m, QuantizerConfig());
   torch::jit::Module prepared = q.prepare({x});
-  const at::Tensor y_float = m.forward({x}).toTensor();
+  const at::Tensor w1 = param(m, "fc1", "weight"), b1 = param(m, "fc1", "bias");
+  const at::Tensor w2 = param(m, "fc2", "weight"), b2 = param(m, "fc2", "bias");
   at::NoGradGuard ng;
   {
     auto calib = q.calibration_mode();
-    // Fake quantization is off while calibrating.
-    EXPECT_TRUE(at::allclose(prepared.forward({x}).toTensor(), y_float));
+    // As in the reference: weights stay fake-quantized, activations are float.
+    for (const auto& f : q.fake_quants()) {
+      EXPECT_TRUE(f.observer_enabled) << f.name;
+      EXPECT_EQ(f.fake_quant_enabled, f.weight) << f.name;
+    }
+    const at::Tensor y_wq = at::linear(at::relu(at::linear(x, fq_w(w1), b1)), fq_w(w2), b2);
+    EXPECT_LT(max_diff(prepared.forward({x}).toTensor(), y_wq), 1e-6);
     prepared.forward({x * 3});
-    for (const auto& f : q.fake_quants()) EXPECT_TRUE(f.observer_enabled && !f.fake_quant_enabled);
   }
   for (const auto& f : q.fake_quants()) EXPECT_TRUE(!f.observer_enabled && f.fake_quant_enabled);
   // Two observations after the one of prepare(): x, then 3x (EMA constant 0.01).
-  const double lo0 = std::min(x.min().item<double>(), 0.0);
-  const double hi0 = std::max(x.max().item<double>(), 0.0);
-  double lo = lo0, hi = hi0;
-  lo = 0.01 * lo0 + 0.99 * lo;
-  hi = 0.01 * hi0 + 0.99 * hi;
-  lo = 0.01 * (3 * lo0) + 0.99 * lo;
-  hi = 0.01 * (3 * hi0) + 0.99 * hi;
-  const double expect = std::max(-lo, hi) / 127.5;
-  EXPECT_NEAR(by_name(q)["linear_input_0"].scale.item<double>(), expect, 1e-6 * expect);
+  auto ema_scale = [](const std::array<at::Tensor, 3>& seen) {
+    double lo = std::min(seen[0].min().item<double>(), 0.0);
+    double hi = std::max(seen[0].max().item<double>(), 0.0);
+    for (std::size_t i = 1; i < seen.size(); ++i) {
+      lo = 0.01 * std::min(seen[i].min().item<double>(), 0.0) + 0.99 * lo;
+      hi = 0.01 * std::max(seen[i].max().item<double>(), 0.0) + 0.99 * hi;
+    }
+    return std::max(-lo, hi) / 127.5;
+  };
+  const double expect_x = ema_scale({x, x, x * 3});
+  EXPECT_NEAR(by_name(q)["linear_input_0"].scale.item<double>(), expect_x, 1e-6 * expect_x);
+  // The relu output: prepare() observed it on float weights, calibration on
+  // fake-quantized fc1 weights.
+  auto hidden = [&](const at::Tensor& in, const at::Tensor& w) {
+    return at::relu(at::linear(in, w, b1));
+  };
+  const double expect_h =
+      ema_scale({hidden(x, w1), hidden(x, fq_w(w1)), hidden(x * 3, fq_w(w1))});
+  const double float_weights_h = ema_scale({hidden(x, w1), hidden(x, w1), hidden(x * 3, w1)});
+  ASSERT_GT(std::abs(expect_h - float_weights_h), 1e-5 * expect_h);  // the test can tell
+  EXPECT_NEAR(by_name(q)["linear_output"].scale.item<double>(), expect_h, 1e-6 * expect_h);
 }
 
 TEST_P(JitPrepare, QatGradientsAreStraightThrough) {

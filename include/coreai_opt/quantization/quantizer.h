@@ -175,8 +175,10 @@ class Quantizer {
     bool was_training_;
   };
 
-  /// PTQ: observers on, fake quantization off, model in eval mode; on exit
-  /// observers off, fake quantization on, the training flag restored. Requires
+  /// PTQ: model in eval mode, every observer on, weight fake quantization on
+  /// (activation observers see quantized weights), activation fake quantization
+  /// off; on exit observers off, fake quantization on everywhere, the training
+  /// flag restored. Requires
   /// prepare() (Error "Model must be prepared before entering calibration mode.
   /// Call prepare() first.").
   [[nodiscard]] ModeGuard calibration_mode();

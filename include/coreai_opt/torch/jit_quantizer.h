@@ -117,8 +117,10 @@ class JitQuantizer {
     bool training_;
     bool was_training_;
   };
-  /// Observers on, fake quantization off, eval mode; on exit observers off, fake
-  /// quantization on, the training flag restored. Error before prepare().
+  /// Eval mode, every observer on, weight fake quantization on (activation
+  /// observers see quantized weights), activation fake quantization off; on
+  /// exit observers off, fake quantization on everywhere, the training flag
+  /// restored. Error before prepare().
   [[nodiscard]] ModeGuard calibration_mode();
   /// Train mode, observers and fake quantization on, then the qat_schedule state
   /// at the current step; on exit observers off, fake quantization on, the

@@ -647,6 +647,15 @@ struct Quantizer::Impl {
       l.fq->enable_fake_quant(fake_quant);
     }
   }
+  // calibration_mode(): every observer on; weight fake quantization on, so the
+  // activation observers see the quantized weights; activation fake
+  // quantization off (the reference's rule).
+  void set_calibration() {
+    for (auto& l : live) {
+      l.fq->enable_observer(true);
+      l.fq->enable_fake_quant(l.weight != nullptr);
+    }
+  }
   void apply_schedule() {
     for (auto& l : live) {
       if (!l.schedule) continue;
@@ -1002,7 +1011,7 @@ Quantizer::ModeGuard Quantizer::calibration_mode() {
   s.require_prepared("entering calibration mode");
   const bool was_training = s.model->is_training();
   s.model->eval();
-  s.set_all(/*observer=*/true, /*fake_quant=*/false);
+  s.set_calibration();
   s.refresh();
   return ModeGuard(impl_.get(), ModeGuard::Kind::kCalibration, was_training);
 }

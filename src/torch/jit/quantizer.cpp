@@ -255,6 +255,16 @@ struct JitQuantizer::Impl {
       set_flag(s, kFakeQuantEnabled, fake_quant);
     }
   }
+  // calibration_mode(): every observer on; weight fake quantization on, so the
+  // activation observers see the quantized weights; activation fake
+  // quantization off (the reference's rule).
+  void set_calibration() const {
+    for (const auto& f : fqs) {
+      const at::Tensor s = state_of(f);
+      set_flag(s, kObserverEnabled, true);
+      set_flag(s, kFakeQuantEnabled, f.weight);
+    }
+  }
   void apply_schedule() const {
     for (const auto& f : fqs) {
       if (!f.schedule) continue;
@@ -567,7 +577,7 @@ JitQuantizer::ModeGuard JitQuantizer::calibration_mode() {
   impl_->require_prepared(
       "Model must be prepared before entering calibration mode. Call prepare() first.");
   const bool was = impl_->prepared->is_training();
-  impl_->set_all(true, false);
+  impl_->set_calibration();
   impl_->prepared->eval();
   return ModeGuard(this, false, was);
 }
