@@ -15,6 +15,7 @@
 // target, 2 on bad arguments or input files.
 #include <coreai_opt/errors.h>
 #include <coreai_opt/quantization/config.h>
+#include <coreai_opt/torch/io.h>
 #include <coreai_opt/torch/jit_quantizer.h>
 #include <coreai_opt/warnings.h>
 #include <torch/script.h>
@@ -25,7 +26,6 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -36,45 +36,12 @@ namespace cq = coreai_opt::quantization;
 
 namespace {
 
-using Batch = std::vector<c10::IValue>;
+using coreai_opt::io::Batch;
+using coreai_opt::io::load_batches;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-// A torch.save'd list of batches; each batch a tuple or list of tensors.
-std::vector<Batch> load_batches(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::invalid_argument("cannot open " + path);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  c10::IValue value;
-  try {
-    value = torch::pickle_load(bytes);
-  } catch (const c10::Error& e) {
-    std::string msg = e.what_without_backtrace();
-    throw std::invalid_argument(path + ": not a torch.save file (" + msg.substr(0, msg.find('\n')) +
-                                ")");
-  }
-  if (!value.isList()) throw std::invalid_argument(path + ": expected a list of batches");
-  std::vector<Batch> out;
-  for (const auto& item : value.toListRef()) {
-    Batch b;
-    if (item.isTensor()) {
-      b.push_back(item);
-    } else if (item.isTuple() || item.isList()) {
-      const auto elems = item.isTuple() ? item.toTupleRef().elements().vec() : item.toList().vec();
-      for (const auto& e : elems) {
-        if (!e.isTensor()) throw std::invalid_argument(path + ": a batch holds a non-tensor");
-        b.push_back(e);
-      }
-    } else {
-      throw std::invalid_argument(path + ": a batch must be a tensor or a tuple of tensors");
-    }
-    out.push_back(std::move(b));
-  }
-  if (out.empty()) throw std::invalid_argument(path + ": no batches");
-  return out;
 }
 
 torch::Tensor run_all(torch::jit::Module& m, const std::vector<Batch>& batches) {
@@ -198,7 +165,7 @@ int run(int argc, char** argv) {
   }
   torch::NoGradGuard no_grad;
   const auto t_load = Clock::now();
-  torch::jit::Module model = torch::jit::load(pos[0]);
+  torch::jit::Module model = coreai_opt::io::load_module(pos[0]);
   model.eval();
   const auto calib = load_batches(pos[1]);
   const auto evals = load_batches(pos[2]);
@@ -284,11 +251,8 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     return run(argc, argv);
-  } catch (const c10::Error& e) {
-    std::string msg = e.what_without_backtrace();
-    std::cerr << "sentence_embeddings: error: " << msg.substr(0, msg.find('\n')) << "\n";
   } catch (const std::exception& e) {
-    std::cerr << "sentence_embeddings: error: " << e.what() << "\n";
+    std::cerr << "sentence_embeddings: error: " << coreai_opt::io::error_summary(e) << "\n";
   }
   return 2;
 }
