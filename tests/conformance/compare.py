@@ -58,9 +58,6 @@ CATEGORIES = {
                             "rank-preserving shape-only op (transpose, permute, t, clone, "
                             "dropout, slice) one fake-quant, observed at both places; we "
                             "quantize the producer's output and the consumer's input apart",
-    "nonnegative_asymmetric": "reference 0.3.0 makes the output fake-quant of a pattern that "
-                              "ends in relu asymmetric (its values are non-negative); we keep "
-                              "the configured scheme",
     "module_null_keeps_producer": "reference 0.3.0: a module-level null (or a module-level "
                                   "spec) declines only the module's side of an edge, so a "
                                   "producer's output fake-quant stays (and a module-level spec "
@@ -90,9 +87,6 @@ PATTERNS = {
         r"^matmul(_\d+)?/1 \(matmul\) from op:%s: quantized by the reference only" % _PASSTHROUGH,
         r"^fake-quant \S+ / matmul(_\d+)?_input_1: (scale|minval|spec)",
     ],
-    "nonnegative_asymmetric": [
-        r"^fake-quant \S+ / \S+_output: spec \{'dtype': '(\w+)', 'qscheme': 'asymmetric', "
-        r"(.*)\} \(reference\) vs \{'dtype': '\1', 'qscheme': 'symmetric', \2\} \(ours\)$"],
     "consequence": [r"^outputs differ: ", r"^fake-quant \S+ / \S+: (scale|minval)\[",
                     r"^fake-quant \S+ / \S+: zero points differ"],
 }
@@ -108,11 +102,6 @@ for _case, _model in ((c, m) for c, (m, _, _) in cases.CASES.items()):
     if _model == "transformer" and _case not in ("skip_softmax_in_module_type",
                                                  "weights_by_module_type"):
         add_known(_case, "passthrough_observer")
-for _case in ("default_convnet", "default_transformer", "override_axis",
-              "op_name_over_op_type", "name_over_type", "later_name_wins", "type_order",
-              "module_specs_override", "only_linear_layers", "skip_softmax_in_module_name",
-              "skip_linear_module_type", "concat_output_unquantized"):
-    add_known(_case, "nonnegative_asymmetric")
 add_known("module_specs_override", "module_null_keeps_producer")
 add_known("attention_boundaries", "passthrough_observer", "mha_boundary")
 PATTERNS["mha_boundary"] = [

@@ -11,12 +11,14 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -48,6 +50,14 @@ double act_scale(const at::Tensor& t) {
 }
 at::Tensor fq_act(const at::Tensor& t, double s) {
   return at::clamp(at::round(t / s), -128, 127) * s;
+}
+// The output of a relu: int8 asymmetric whatever the config (min 0, so
+// s = max / 255 and zero point -128).
+double relu_scale(const at::Tensor& t) {
+  return std::max(std::max(t.max().item<double>(), 0.0) / 255.0, kEps);
+}
+at::Tensor fq_relu(const at::Tensor& t, double s) {
+  return at::clamp(at::round(t / s), 0, 255) * s;
 }
 // Per-channel along dim 0.
 at::Tensor w_scale(const at::Tensor& w) {
@@ -110,8 +120,8 @@ TEST_P(JitPrepare, TinyW8A8MatchesIndependentComputation) {
   // prepare() observes one float pass; its ranges give the activation scales.
   const at::Tensor h_f = at::relu(at::linear(x, w1, b1));
   const at::Tensor y_f = at::linear(h_f, w2, b2);
-  const double s_x = act_scale(x), s_h = act_scale(h_f), s_y = act_scale(y_f);
-  const at::Tensor h = fq_act(at::relu(at::linear(fq_act(x, s_x), fq_w(w1), b1)), s_h);
+  const double s_x = act_scale(x), s_h = relu_scale(h_f), s_y = act_scale(y_f);
+  const at::Tensor h = fq_relu(at::relu(at::linear(fq_act(x, s_x), fq_w(w1), b1)), s_h);
   const at::Tensor expect = fq_act(at::linear(h, fq_w(w2), b2), s_y);
   EXPECT_LT(max_diff(y, expect), 1e-5);
   EXPECT_GT(max_diff(y, y_f), 1e-4);  // quantization did change the output
@@ -125,12 +135,108 @@ TEST_P(JitPrepare, TinyW8A8MatchesIndependentComputation) {
   EXPECT_NEAR(fqs["linear_input_0"].scale.item<double>(), s_x, 1e-9);
   EXPECT_NEAR(fqs["linear_output"].scale.item<double>(), s_h, 1e-9);
   EXPECT_TRUE(at::allclose(fqs["linear_weight"].scale.view(-1), w_scale(w1)));
+  // The relu makes fc1's output fake-quant asymmetric with a lower bound of 0
+  // (the config asks for symmetric); fc2's output keeps the config's scheme.
+  using coreai_opt::quantization::QuantizationScheme;
+  EXPECT_EQ(fqs["linear_output"].spec.qscheme, QuantizationScheme::kAsymmetric);
+  EXPECT_EQ(fqs["linear_output"].spec.float_range[0], std::optional<double>(0.0));
+  EXPECT_FALSE(fqs["linear_output"].spec.float_range[1].has_value());
+  EXPECT_EQ(fqs["linear_output"].zero_point.item<std::int64_t>(), -128);
+  EXPECT_EQ(fqs["linear_1_output"].spec.qscheme, QuantizationScheme::kSymmetric);
   for (const auto& [n, f] : fqs) {
     EXPECT_FALSE(f.observer_enabled) << n;
     EXPECT_TRUE(f.fake_quant_enabled) << n;
   }
   // The model given to the quantizer is untouched.
   EXPECT_TRUE(at::allclose(m.forward({x}).toTensor(), y_f));
+}
+
+// Ops with a known output range (reference 0.3.0) set the scheme (integer
+// dtypes only) and float_range of a pattern's output fake-quant, whatever the
+// config says; fixed bounds fix the qparams.
+TEST(JitPrepareGraph, BoundedActivationsSetSchemeAndRange) {
+  torch::jit::Module m("Bounded");
+  m.register_attribute("training", c10::BoolType::get(), false);  // as nn.Module has
+  m.register_parameter("weight", torch::randn({6, 4}), false);
+  m.register_parameter("bias", torch::randn({6}), false);
+  m.define(R"(
+def forward(self, x):
+    a = torch.sigmoid(torch.linear(x, self.weight, self.bias))
+    b = torch.tanh(torch.linear(x, self.weight, self.bias))
+    c = torch.clamp(torch.linear(x, self.weight, self.bias), -2.0, 2.0)
+    d = torch.clamp(torch.linear(x, self.weight, self.bias), 0.0, 3.0)
+    e = torch.clamp(torch.linear(x, self.weight, self.bias), 0.0, 6.0)
+    f = torch.linear(x, self.weight, self.bias)
+    return a, b, c, d, e, f
+)");
+  // The C++ script compiler cannot reach torch.nn.functional: the clamps become
+  // the hardtanh calls (same arguments) that F.hardtanh and nn.ReLU6 record.
+  {
+    auto graph = torch::jit::toGraphFunction(m.get_method("forward").function()).graph();
+    std::vector<torch::jit::Node*> clamps;
+    for (torch::jit::Node* n : graph->nodes())
+      if (n->kind() == c10::aten::clamp) clamps.push_back(n);
+    ASSERT_EQ(clamps.size(), 3U);
+    for (torch::jit::Node* n : clamps) {
+      n->replaceWithNewSymbol(c10::aten::hardtanh);
+      n->destroy();
+    }
+  }
+  const at::Tensor x = torch::randn({5, 4}) * 4;
+  using coreai_opt::quantization::QuantizationScheme;
+  constexpr auto kAsym = QuantizationScheme::kAsymmetric;
+  constexpr auto kSym = QuantizationScheme::kSymmetric;
+  struct Expect {
+    const char* fq;
+    QuantizationScheme qscheme;
+    double lo, hi;
+  };
+  const Expect expect[] = {{"linear_output", kAsym, 0.0, 1.0},
+                           {"linear_1_output", kSym, -1.0, 1.0},
+                           {"linear_2_output", kSym, -2.0, 2.0},
+                           {"linear_3_output", kAsym, 0.0, 3.0},
+                           {"linear_4_output", kAsym, 0.0, 6.0}};
+  const at::Tensor w = m.attr("weight").toTensor(), b = m.attr("bias").toTensor();
+  EXPECT_TRUE(at::allclose(m.forward({x}).toTupleRef().elements()[2].toTensor(),
+                           at::hardtanh(at::linear(x, w, b), -2.0, 2.0)));
+  {
+    JitQuantizer q(m, QuantizerConfig());  // W8A8, symmetric activations
+    q.prepare({x});
+    auto fqs = by_name(q);
+    for (const Expect& e : expect) {
+      SCOPED_TRACE(e.fq);
+      ASSERT_EQ(fqs.count(e.fq), 1U);
+      const auto& f = fqs[e.fq];
+      EXPECT_EQ(f.spec.qscheme, e.qscheme);
+      EXPECT_EQ(f.spec.float_range[0], std::optional<double>(e.lo));
+      EXPECT_EQ(f.spec.float_range[1], std::optional<double>(e.hi));
+      // The range is fixed, not observed: int8 asymmetric (hi - lo) / 255 with
+      // zero point -128 - round(lo / s); symmetric max / 127.5 with zero point 0.
+      const double scale = e.qscheme == kAsym ? (e.hi - e.lo) / 255.0 : e.hi / 127.5;
+      EXPECT_NEAR(f.scale.item<double>(), scale, 1e-7 * scale);
+      EXPECT_EQ(f.zero_point.item<std::int64_t>(),
+                e.qscheme == kAsym ? -128 - std::lround(e.lo / scale) : 0);
+    }
+    // A linear alone keeps the config's spec.
+    EXPECT_EQ(fqs["linear_5_output"].spec.qscheme, kSym);
+    EXPECT_FALSE(fqs["linear_5_output"].spec.float_range[0].has_value());
+  }
+  {
+    // Float dtypes are symmetric only: the range applies, the scheme does not.
+    JitQuantizer q(m, yaml_config(R"(
+quantization_config:
+  global_config:
+    op_input_spec: {"*": {dtype: float8_e4m3fn}}
+    op_output_spec: {0: {dtype: float8_e4m3fn}}
+    op_state_spec: {weight: null}
+)"));
+    q.prepare({x});
+    auto fqs = by_name(q);
+    ASSERT_EQ(fqs.count("linear_output"), 1U);
+    EXPECT_EQ(fqs["linear_output"].spec.qscheme, kSym);
+    EXPECT_EQ(fqs["linear_output"].spec.float_range[1], std::optional<double>(1.0));
+    EXPECT_NEAR(fqs["linear_output"].scale.item<double>(), 1.0 / 448.0, 1e-9);
+  }
 }
 
 TEST_P(JitPrepare, CalibrationMovesTheMovingAverage) {
@@ -154,25 +260,26 @@ TEST_P(JitPrepare, CalibrationMovesTheMovingAverage) {
   }
   for (const auto& f : q.fake_quants()) EXPECT_TRUE(!f.observer_enabled && f.fake_quant_enabled);
   // Two observations after the one of prepare(): x, then 3x (EMA constant 0.01).
-  auto ema_scale = [](const std::array<at::Tensor, 3>& seen) {
+  auto ema_scale = [](const std::array<at::Tensor, 3>& seen, bool asymmetric = false) {
     double lo = std::min(seen[0].min().item<double>(), 0.0);
     double hi = std::max(seen[0].max().item<double>(), 0.0);
     for (std::size_t i = 1; i < seen.size(); ++i) {
       lo = 0.01 * std::min(seen[i].min().item<double>(), 0.0) + 0.99 * lo;
       hi = 0.01 * std::max(seen[i].max().item<double>(), 0.0) + 0.99 * hi;
     }
-    return std::max(-lo, hi) / 127.5;
+    return asymmetric ? (hi - lo) / 255.0 : std::max(-lo, hi) / 127.5;
   };
   const double expect_x = ema_scale({x, x, x * 3});
   EXPECT_NEAR(by_name(q)["linear_input_0"].scale.item<double>(), expect_x, 1e-6 * expect_x);
-  // The relu output: prepare() observed it on float weights, calibration on
-  // fake-quantized fc1 weights.
+  // The relu output (asymmetric): prepare() observed it on float weights,
+  // calibration on fake-quantized fc1 weights.
   auto hidden = [&](const at::Tensor& in, const at::Tensor& w) {
     return at::relu(at::linear(in, w, b1));
   };
   const double expect_h =
-      ema_scale({hidden(x, w1), hidden(x, fq_w(w1)), hidden(x * 3, fq_w(w1))});
-  const double float_weights_h = ema_scale({hidden(x, w1), hidden(x, w1), hidden(x * 3, w1)});
+      ema_scale({hidden(x, w1), hidden(x, fq_w(w1)), hidden(x * 3, fq_w(w1))}, true);
+  const double float_weights_h =
+      ema_scale({hidden(x, w1), hidden(x, w1), hidden(x * 3, w1)}, true);
   ASSERT_GT(std::abs(expect_h - float_weights_h), 1e-5 * expect_h);  // the test can tell
   EXPECT_NEAR(by_name(q)["linear_output"].scale.item<double>(), expect_h, 1e-6 * expect_h);
 }
@@ -527,7 +634,7 @@ quantization_config:
   const double s = (hi - lo) / 255.0;
   const double zp = std::clamp(-std::nearbyint(lo / s), 0.0, 255.0);
   const at::Tensor xq = (at::clamp(at::round(x / s) + zp, 0, 255) - zp) * s;
-  const at::Tensor h = fq_act(at::relu(at::linear(xq, fq_w(w1), b1)), act_scale(h_f));
+  const at::Tensor h = fq_relu(at::relu(at::linear(xq, fq_w(w1), b1)), relu_scale(h_f));
   const at::Tensor expect = at::linear(h, fq_w(w2), b2);  // no output fake-quant
   EXPECT_LT(max_diff(y, expect), 1e-5);
   const auto plan = q.prepared_plan();

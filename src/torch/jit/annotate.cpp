@@ -1,10 +1,12 @@
 #include "torch/jit/annotate.h"
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <sstream>
 
 #include "coreai_opt/errors.h"
+#include "coreai_opt/format/dtype.h"
 #include "coreai_opt/kernels/blockwise.h"
 #include "coreai_opt/quantization/axis_defaults.h"
 #include "coreai_opt/torch/fake_quantize.h"
@@ -43,6 +45,46 @@ std::string sanitize(const std::string& s) {
   std::string out;
   for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_') ? c : '_';
   return out;
+}
+
+// Ops whose outputs have a known range (reference 0.3.0, "op intrinsics"): at
+// the output of a pattern ending in one of them, the scheme (integer dtypes
+// only: float dtypes are symmetric) and float_range are the op's, whatever the
+// config says. relu's upper bound stays observed.
+struct OpIntrinsic {
+  quantization::QuantizationScheme qscheme;
+  std::array<std::optional<double>, 2> float_range;
+};
+
+std::optional<OpIntrinsic> op_intrinsic(const GraphOp& op) {
+  using quantization::QuantizationScheme;
+  constexpr auto kAsym = QuantizationScheme::kAsymmetric;
+  constexpr auto kSym = QuantizationScheme::kSymmetric;
+  const std::string& t = op.type;
+  if (t == "relu" || t == "relu_") return OpIntrinsic{kAsym, {0.0, std::nullopt}};
+  if (t == "relu6" || t == "relu6_") return OpIntrinsic{kAsym, {0.0, 6.0}};
+  if (t == "sigmoid" || t == "sigmoid_" || t == "hardsigmoid" || t == "hardsigmoid_")
+    return OpIntrinsic{kAsym, {0.0, 1.0}};
+  if (t == "tanh" || t == "tanh_") return OpIntrinsic{kSym, {-1.0, 1.0}};
+  if ((t == "hardtanh" || t == "hardtanh_") && op.node->inputs().size() >= 3) {
+    // The bounds are the call's arguments; symmetric only when min == -max.
+    const auto lo = torch::jit::toIValue(op.node->input(1));
+    const auto hi = torch::jit::toIValue(op.node->input(2));
+    if (!lo || !hi || !lo->isScalar() || !hi->isScalar()) return std::nullopt;
+    const double a = lo->toScalar().toDouble();
+    const double b = hi->toScalar().toDouble();
+    return OpIntrinsic{a == -b ? kSym : kAsym, {a, b}};
+  }
+  return std::nullopt;
+}
+
+// `spec` with the intrinsic of `op` applied (unchanged for other ops).
+QuantizationSpec with_intrinsic(QuantizationSpec spec, const GraphOp& op) {
+  if (auto in = op_intrinsic(op)) {
+    if (!coreai_opt::is_float(spec.dtype)) spec.qscheme = in->qscheme;
+    spec.float_range = in->float_range;
+  }
+  return spec;
 }
 
 // A pattern: its ops in order, the first being the key.
@@ -346,8 +388,11 @@ class Annotator {
       } else if (consumer_fq && !c.is_disabled() && (found == nullptr || found->has_value())) {
         // The edge shares the consumer's fake-quant unless this op declines its
         // output (a null key) or is disabled: then, as in the reference, the
-        // consumer's input fake-quant serves that consumer alone.
+        // consumer's input fake-quant serves that consumer alone. The op's
+        // intrinsic outranks the consumer's spec, as it outranks its own.
         ann_.value_fq[out] = *consumer_fq;
+        if (found != nullptr)
+          ann_.fqs[*consumer_fq].spec = with_intrinsic(ann_.fqs[*consumer_fq].spec, last);
         add_point(op_point(PointKind::kOpOutput, key, "0",
                            rule + " (shares " + ann_.fqs[*consumer_fq].name + ")"),
                   *consumer_fq);
@@ -359,8 +404,8 @@ class Annotator {
               module = canon(cons->module);
               break;
             }
-          const std::size_t fq =
-              new_fq(key.name + "_output", **found, false, "output of " + key.name, module);
+          const std::size_t fq = new_fq(key.name + "_output", with_intrinsic(**found, last), false,
+                                        "output of " + key.name, module);
           ann_.value_fq[out] = fq;
           add_point(op_point(PointKind::kOpOutput, key, "0", rule), fq);
         } else {
