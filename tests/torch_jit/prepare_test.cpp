@@ -239,6 +239,39 @@ quantization_config:
   }
 }
 
+// Net registers one Linear as `shared` and `alias`. Scripting makes that two
+// module objects over the same tensors; the prepared (and finalized) clone
+// keeps them one tensor, quantized by one weight fake-quant, in both frontends.
+TEST_P(JitPrepare, SharedModuleKeepsOneWeightAndOneFakeQuant) {
+  torch::jit::Module m = load_fixture(file("net"));
+  ASSERT_TRUE(m.attr("shared").toModule().attr("weight").toTensor().is_same(
+      m.attr("alias").toModule().attr("weight").toTensor()));
+  JitQuantizer q(m, QuantizerConfig());
+  torch::jit::Module prepared = q.prepare(fixture_inputs("net"));
+  auto same = [](const torch::jit::Module& mod, const char* name) {
+    return mod.attr("shared").toModule().attr(name).toTensor().is_same(
+        mod.attr("alias").toModule().attr(name).toTensor());
+  };
+  EXPECT_TRUE(same(prepared, "weight"));
+  EXPECT_TRUE(same(prepared, "bias"));
+  std::vector<std::string> weights;
+  for (const auto& f : q.fake_quants())
+    if (f.weight) weights.push_back(f.name);
+  EXPECT_EQ(weights.size(), 14U);  // 15 weight uses, linear_8 and linear_9 share one
+  EXPECT_EQ(std::count(weights.begin(), weights.end(), "linear_8_weight"), 1);
+  EXPECT_EQ(std::count(weights.begin(), weights.end(), "linear_9_weight"), 0);
+  // What plan() promised without cloning.
+  int linear_9_weight = 0;
+  for (const auto& p : q.prepared_plan().points) {
+    if (p.op_name != std::optional<std::string>("linear_9") || p.tensor != "weight") continue;
+    ++linear_9_weight;
+    EXPECT_EQ(p.fake_quant, "linear_8_weight");
+  }
+  EXPECT_EQ(linear_9_weight, 1);
+  // finalize() keeps the float bias, read by both calls, as one tensor.
+  EXPECT_TRUE(same(q.finalize(), "bias"));
+}
+
 TEST_P(JitPrepare, CalibrationMovesTheMovingAverage) {
   torch::jit::Module m = load_fixture(file("tiny"));
   const at::Tensor x = fixture_inputs("tiny")[0].toTensor();

@@ -170,6 +170,31 @@ void observe_weights(const torch::jit::Module& m, torch::jit::Graph& g,
   torch::jit::InterpreterState(code).run(stack);
 }
 
+// Module::clone() copies the tensors of each module object on its own, so a
+// tensor held by two module objects (scripting makes a module registered under
+// two names two objects over the same tensors) becomes two tensors: the clone
+// would train them apart and quantize them with two weight fake-quants. This
+// gives `clone` the tensor sharing of `original` (same paths, same layout).
+void share_states_like(const torch::jit::Module& original, const torch::jit::Module& clone) {
+  const auto from = jd::module_tree(original);
+  const auto to = jd::module_tree(clone);
+  if (from.size() != to.size()) throw Error("graph mode: the clone's module tree differs");
+  std::unordered_map<const c10::TensorImpl*, at::Tensor> first;  // original -> clone tensor
+  for (std::size_t k = 0; k < from.size(); ++k) {
+    const c10::ClassTypePtr& type = from[k].module.type();
+    for (std::size_t i = 0; i < type->numAttributes(); ++i) {
+      if (!type->is_parameter(i) && !type->is_buffer(i)) continue;
+      const c10::IValue v = from[k].module._ivalue()->getSlot(i);
+      if (!v.isTensor()) continue;
+      const std::string& name = type->getAttributeName(i);
+      const std::size_t slot = to[k].module.type()->getAttributeSlot(name);
+      const at::Tensor copy = to[k].module._ivalue()->getSlot(slot).toTensor();
+      auto [it, fresh] = first.emplace(v.toTensor().unsafeGetTensorImpl(), copy);
+      if (!fresh && !it->second.is_same(copy)) to[k].module._ivalue()->setSlot(slot, it->second);
+    }
+  }
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ plan I/O
@@ -348,6 +373,7 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
   // A clone: fresh class types for the root and fresh methods never run (the
   // executor caches its graph at the first run, so edits must come first).
   torch::jit::Module m = impl_->original.clone();
+  share_states_like(impl_->original, m);
   jd::detach_states(m);
   for (const auto& e : jd::module_tree(m)) {
     if (!e.path.empty() && e.module.type() == m.type())
@@ -653,6 +679,7 @@ std::vector<JitQuantizer::FakeQuantState> JitQuantizer::fake_quants() const {
 torch::jit::Module JitQuantizer::finalize() {
   impl_->require_prepared("Model must be prepared before finalize(). Call prepare() first.");
   torch::jit::Module m = impl_->prepared->clone();
+  share_states_like(*impl_->prepared, m);
   jd::detach_states(m);
   jd::finalize_module(m, impl_->fqs);
   impl_->bytes_after = jd::state_bytes(m);
