@@ -135,11 +135,13 @@ TEST_P(JitPrepare, TinyW8A8MatchesIndependentComputation) {
   EXPECT_NEAR(fqs["linear_input_0"].scale.item<double>(), s_x, 1e-9);
   EXPECT_NEAR(fqs["linear_output"].scale.item<double>(), s_h, 1e-9);
   EXPECT_TRUE(at::allclose(fqs["linear_weight"].scale.view(-1), w_scale(w1)));
-  // The relu makes fc1's output fake-quant asymmetric with a lower bound of 0
-  // (the config asks for symmetric); fc2's output keeps the config's scheme.
+  // The relu makes fc1's output fake-quant asymmetric (the config asks for
+  // symmetric); its [0, observed] range joins fc2's observed input range, and
+  // the observed minimum of a relu is 0 anyway. fc2's output keeps the config's
+  // scheme.
   using coreai_opt::quantization::QuantizationScheme;
   EXPECT_EQ(fqs["linear_output"].spec.qscheme, QuantizationScheme::kAsymmetric);
-  EXPECT_EQ(fqs["linear_output"].spec.float_range[0], std::optional<double>(0.0));
+  EXPECT_FALSE(fqs["linear_output"].spec.float_range[0].has_value());
   EXPECT_FALSE(fqs["linear_output"].spec.float_range[1].has_value());
   EXPECT_EQ(fqs["linear_output"].zero_point.item<std::int64_t>(), -128);
   EXPECT_EQ(fqs["linear_1_output"].spec.qscheme, QuantizationScheme::kSymmetric);
@@ -159,6 +161,7 @@ TEST(JitPrepareGraph, BoundedActivationsSetSchemeAndRange) {
   m.register_attribute("training", c10::BoolType::get(), false);  // as nn.Module has
   m.register_parameter("weight", torch::randn({6, 4}), false);
   m.register_parameter("bias", torch::randn({6}), false);
+  m.register_parameter("weight2", torch::randn({3, 6}), false);
   m.define(R"(
 def forward(self, x):
     a = torch.sigmoid(torch.linear(x, self.weight, self.bias))
@@ -167,7 +170,8 @@ def forward(self, x):
     d = torch.clamp(torch.linear(x, self.weight, self.bias), 0.0, 3.0)
     e = torch.clamp(torch.linear(x, self.weight, self.bias), 0.0, 6.0)
     f = torch.linear(x, self.weight, self.bias)
-    return a, b, c, d, e, f
+    g = torch.linear(torch.sigmoid(torch.linear(x, self.weight, self.bias)), self.weight2)
+    return a, b, c, d, e, f, g
 )");
   // The C++ script compiler cannot reach torch.nn.functional: the clamps become
   // the hardtanh calls (same arguments) that F.hardtanh and nn.ReLU6 record.
@@ -220,6 +224,17 @@ def forward(self, x):
     // A linear alone keeps the config's spec.
     EXPECT_EQ(fqs["linear_5_output"].spec.qscheme, kSym);
     EXPECT_FALSE(fqs["linear_5_output"].spec.float_range[0].has_value());
+    // A sigmoid read by a linear that quantizes its input: one fake-quant for
+    // both, whose range is the union of [0, 1] and the input spec's observed
+    // range, so observed; the scheme stays asymmetric.
+    const auto& g = fqs["linear_6_output"];
+    EXPECT_EQ(g.spec.qscheme, kAsym);
+    EXPECT_FALSE(g.spec.float_range[0].has_value());
+    EXPECT_FALSE(g.spec.float_range[1].has_value());
+    EXPECT_EQ(fqs.count("linear_7_input_0"), 0U);
+    const at::Tensor sig = at::sigmoid(at::linear(x, w, b));
+    const double g_scale = sig.max().item<double>() / 255.0;
+    EXPECT_NEAR(g.scale.item<double>(), g_scale, 1e-6 * g_scale);
   }
   {
     // Float dtypes are symmetric only: the range applies, the scheme does not.

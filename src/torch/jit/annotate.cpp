@@ -87,6 +87,18 @@ QuantizationSpec with_intrinsic(QuantizationSpec spec, const GraphOp& op) {
   return spec;
 }
 
+// One fake-quant serving a producer's output and a consumer's input observes
+// for both: as in the reference, its float_range is the union of the two specs'
+// ranges, an unset (observed) bound being wider than any fixed one. So a
+// sigmoid's [0, 1] stays fixed only where no consumer's input spec joins it.
+std::array<std::optional<double>, 2> range_union(const std::array<std::optional<double>, 2>& a,
+                                                 const std::array<std::optional<double>, 2>& b) {
+  std::array<std::optional<double>, 2> out;
+  if (a[0] && b[0]) out[0] = std::min(*a[0], *b[0]);
+  if (a[1] && b[1]) out[1] = std::max(*a[1], *b[1]);
+  return out;
+}
+
 // A pattern: its ops in order, the first being the key.
 struct Pattern {
   std::vector<const GraphOp*> ops;
@@ -320,6 +332,10 @@ class Annotator {
       ann_.use_value[use] = in.value;
       auto vf = ann_.value_fq.find(in.value);
       if (vf != ann_.value_fq.end()) {  // the producer's output fake-quant serves this edge
+        if (found != nullptr && found->has_value() && !ann_.fqs[vf->second].weight) {
+          QuantizationSpec& spec = ann_.fqs[vf->second].spec;
+          spec.float_range = range_union(spec.float_range, (**found).float_range);
+        }
         add_point(op_point(PointKind::kOpInput, key, std::to_string(i),
                            rule + " (shares " + ann_.fqs[vf->second].name + ")"),
                   vf->second);
@@ -391,8 +407,12 @@ class Annotator {
         // consumer's input fake-quant serves that consumer alone. The op's
         // intrinsic outranks the consumer's spec, as it outranks its own.
         ann_.value_fq[out] = *consumer_fq;
-        if (found != nullptr)
-          ann_.fqs[*consumer_fq].spec = with_intrinsic(ann_.fqs[*consumer_fq].spec, last);
+        if (found != nullptr) {
+          QuantizationSpec& spec = ann_.fqs[*consumer_fq].spec;
+          const QuantizationSpec own = with_intrinsic(**found, last);
+          if (op_intrinsic(last) && !coreai_opt::is_float(spec.dtype)) spec.qscheme = own.qscheme;
+          spec.float_range = range_union(spec.float_range, own.float_range);
+        }
         add_point(op_point(PointKind::kOpOutput, key, "0",
                            rule + " (shares " + ann_.fqs[*consumer_fq].name + ")"),
                   *consumer_fq);
