@@ -41,6 +41,8 @@ CASES = {
                         "conv-bn-relu QAT form, shared observers (pool, flatten, concat)"),
     "default_transformer": ("transformer", PRECEDENCE + "default.yaml",
                             "embedding, attention, residual add"),
+    "default_bounded": ("bounded", PRECEDENCE + "default.yaml",
+                        "op intrinsics: sigmoid, tanh, relu6, hardtanh, hardsigmoid, relu"),
     # --- precedence, reference sections 3.6-3.8 ------------------------------------
     "name_over_type": ("transformer", PRECEDENCE + "name_over_type.yaml",
                        "3.6: name level beats type level beats global"),

@@ -144,6 +144,26 @@ class MHAModel(nn.Module):
         return self.head(a + h)
 
 
+class Bounded(nn.Module):
+    """Linears ending in ops with a known output range: a sigmoid read by another
+    linear, and tanh, relu6, hardtanh, hardsigmoid, relu at the graph outputs."""
+
+    def __init__(self, d=8):
+        super().__init__()
+        self.fc_s = nn.Linear(d, d)
+        self.fc_after = nn.Linear(d, d)
+        self.fc_t = nn.Linear(d, d)
+        self.fc_r6 = nn.Linear(d, d)
+        self.fc_h = nn.Linear(d, d)
+        self.fc_hs = nn.Linear(d, d)
+        self.fc_r = nn.Linear(d, d)
+
+    def forward(self, x):
+        return (self.fc_after(torch.sigmoid(self.fc_s(x))), torch.tanh(self.fc_t(x)),
+                F.relu6(self.fc_r6(x)), F.hardtanh(self.fc_h(x), -0.5, 1.5),
+                F.hardsigmoid(self.fc_hs(x)), F.relu(self.fc_r(x)))
+
+
 def randomize_bn(model, seed):
     # Non-trivial running statistics and affine parameters, so folding matters.
     g = torch.Generator().manual_seed(seed)
@@ -172,6 +192,9 @@ def build(name):
     elif name == "deep_mlp":
         model = DeepMLP()
         batches = [(torch.randn(4, 16, generator=g),) for _ in range(5)]
+    elif name == "bounded":
+        model = Bounded()
+        batches = [(torch.randn(4, 8, generator=g) * 4,) for _ in range(5)]
     elif name == "mha":
         model = MHAModel()
         batches = [(torch.randn(2, 6, 32, generator=g),) for _ in range(5)]
@@ -180,4 +203,4 @@ def build(name):
     return model.eval(), batches
 
 
-MODELS = ["transformer", "convnet", "deep_mlp", "mha"]
+MODELS = ["transformer", "convnet", "deep_mlp", "mha", "bounded"]
