@@ -146,7 +146,8 @@ class MHAModel(nn.Module):
 
 class Bounded(nn.Module):
     """Linears ending in ops with a known output range: a sigmoid read by another
-    linear, and tanh, relu6, hardtanh, hardsigmoid, relu at the graph outputs."""
+    linear, tanh, relu6, hardtanh, hardsigmoid, relu at the graph outputs, and a
+    relu read by a linear through reshape and unsqueeze."""
 
     def __init__(self, d=8):
         super().__init__()
@@ -157,11 +158,15 @@ class Bounded(nn.Module):
         self.fc_h = nn.Linear(d, d)
         self.fc_hs = nn.Linear(d, d)
         self.fc_r = nn.Linear(d, d)
+        self.fc_v = nn.Linear(d, d)
+        self.fc_half = nn.Linear(d // 2, d // 2)
 
     def forward(self, x):
+        # The last output reads a relu through reshape and unsqueeze.
+        v = F.relu(self.fc_v(x)).reshape(-1, 4).unsqueeze(0)
         return (self.fc_after(torch.sigmoid(self.fc_s(x))), torch.tanh(self.fc_t(x)),
                 F.relu6(self.fc_r6(x)), F.hardtanh(self.fc_h(x), -0.5, 1.5),
-                F.hardsigmoid(self.fc_hs(x)), F.relu(self.fc_r(x)))
+                F.hardsigmoid(self.fc_hs(x)), F.relu(self.fc_r(x)), self.fc_half(v))
 
 
 def randomize_bn(model, seed):

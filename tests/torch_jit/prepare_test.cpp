@@ -162,6 +162,7 @@ TEST(JitPrepareGraph, BoundedActivationsSetSchemeAndRange) {
   m.register_parameter("weight", torch::randn({6, 4}), false);
   m.register_parameter("bias", torch::randn({6}), false);
   m.register_parameter("weight2", torch::randn({3, 6}), false);
+  m.register_parameter("weight3", torch::randn({2, 3}), false);
   m.define(R"(
 def forward(self, x):
     a = torch.sigmoid(torch.linear(x, self.weight, self.bias))
@@ -171,7 +172,8 @@ def forward(self, x):
     e = torch.clamp(torch.linear(x, self.weight, self.bias), 0.0, 6.0)
     f = torch.linear(x, self.weight, self.bias)
     g = torch.linear(torch.sigmoid(torch.linear(x, self.weight, self.bias)), self.weight2)
-    return a, b, c, d, e, f, g
+    h = torch.relu(torch.linear(x, self.weight, self.bias)).reshape([-1, 3]).unsqueeze(0)
+    return a, b, c, d, e, f, g, torch.linear(h, self.weight3)
 )");
   // The C++ script compiler cannot reach torch.nn.functional: the clamps become
   // the hardtanh calls (same arguments) that F.hardtanh and nn.ReLU6 record.
@@ -235,6 +237,16 @@ def forward(self, x):
     const at::Tensor sig = at::sigmoid(at::linear(x, w, b));
     const double g_scale = sig.max().item<double>() / 255.0;
     EXPECT_NEAR(g.scale.item<double>(), g_scale, 1e-6 * g_scale);
+    // Through reshape and unsqueeze (rank-changing shape-only ops) the relu's
+    // scheme and range reach the input fake-quant of the next linear.
+    for (const char* n : {"linear_8_output", "linear_9_input_0"}) {
+      SCOPED_TRACE(n);
+      ASSERT_EQ(fqs.count(n), 1U);
+      EXPECT_EQ(fqs[n].spec.qscheme, kAsym);
+      EXPECT_EQ(fqs[n].spec.float_range[0], std::optional<double>(0.0));
+      EXPECT_FALSE(fqs[n].spec.float_range[1].has_value());
+      EXPECT_EQ(fqs[n].zero_point.item<std::int64_t>(), -128);
+    }
   }
   {
     // Float dtypes are symmetric only: the range applies, the scheme does not.

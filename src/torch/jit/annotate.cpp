@@ -130,6 +130,7 @@ class Annotator {
     for (const auto& k : res_.unmatched_keys()) warn(k.rule() + " matches nothing in the model");
     auto patterns = find_patterns();
     for (const Pattern& p : patterns) annotate_pattern(p);
+    inherit_data_facts();
     annotate_module_specs();
     annotate_module_states();
     resolve_axes_and_blocks();
@@ -685,6 +686,36 @@ class Annotator {
           break;
         }
       }
+    }
+  }
+
+  // Reference 0.3.0 carries the scheme and float_range of a quantized output
+  // (facts about its values, not config choices) down chains of rank-changing
+  // shape-only ops to the consumer inputs that quantize the result: those cannot
+  // share the output's fake-quant (another rank), so they copy the two fields.
+  // Float dtypes take only the range (they are symmetric only).
+  void inherit_data_facts() {
+    static const std::set<std::string> kRankChanging = {"expand",  "reshape",   "select",
+                                                        "squeeze", "unsqueeze", "view"};
+    for (const auto& [use, k] : ann_.input_fq) {
+      FqDef& target = ann_.fqs[k];
+      if (target.weight) continue;
+      const Value* v = ann_.use_value[use];
+      std::optional<std::size_t> source;
+      std::set<const Value*> seen;
+      while (!source && seen.insert(v).second) {
+        const GraphOp* op = a_.op_of(v->node());
+        if (op == nullptr || kRankChanging.count(op->type) == 0 || op->inputs.empty() ||
+            op->inputs[0].input_index != 0 || op->inputs[0].state)
+          break;
+        v = op->inputs[0].value;
+        if (auto it = ann_.value_fq.find(v); it != ann_.value_fq.end()) source = it->second;
+      }
+      if (!source || ann_.fqs[*source].weight) continue;
+      const QuantizationSpec& from = ann_.fqs[*source].spec;
+      if (!coreai_opt::is_float(target.spec.dtype) && !coreai_opt::is_float(from.dtype))
+        target.spec.qscheme = from.qscheme;
+      target.spec.float_range = from.float_range;
     }
   }
 
