@@ -54,19 +54,15 @@ CATEGORIES = {
                        "prepare with a KeyError",
     "concat_is_cat": "TorchScript records torch.concat as aten::cat, so our op is named and "
                      "typed `cat` where torch.export says `concat`",
-    "passthrough_observer": "reference 0.3.0 gives the tensors on both sides of a "
-                            "rank-preserving shape-only op (transpose, permute, t, clone, "
-                            "dropout, slice) one fake-quant, observed at both places; we "
-                            "quantize the producer's output and the consumer's input apart",
     "module_null_keeps_producer": "reference 0.3.0: a module-level null (or a module-level "
                                   "spec) declines only the module's side of an edge, so a "
                                   "producer's output fake-quant stays (and a module-level spec "
                                   "adds a second fake-quant after it); we apply the module-level "
                                   "spec to the edge itself",
-    "mha_boundary": "nn.MultiheadAttention with module-level specs: the reference's "
-                    "fake-quants sit on both sides of the transposes inside the attention "
-                    "(passthrough_observer) and on the out_proj input, ours on the module "
-                    "boundary edges only; not yet ported",
+    "mha_boundary": "nn.MultiheadAttention with module-level specs: the module's boundary "
+                    "specs meet the fake-quants shared across the transposes at its edges; the "
+                    "reference keeps the producer's shared fake-quant beside the module's own "
+                    "(as in module_null_keeps_producer), ours lets the module's spec replace it",
     "consequence": "scale, spec or output differences downstream of the differences above",
 }
 
@@ -78,15 +74,9 @@ KNOWN = {
                                        "categories": ["reference_crash"]},
 }
 
-_PASSTHROUGH = r"(transpose|permute|t|clone|dropout|slice)(_\d+)?"
 PATTERNS = {
     "concat_is_cat": [r"^(cat|concat)/\d+ \((cat|concat)\)",
                       r"source op:concat \(reference\) vs op:cat \(ours\)"],
-    "passthrough_observer": [
-        r"^%s/0 \(\w+\).*(sharing differs|quantized by the reference only)" % _PASSTHROUGH,
-        r"^matmul(_\d+)?/1 \(matmul\) from op:%s: quantized by the reference only" % _PASSTHROUGH,
-        r"^fake-quant \S+ / matmul(_\d+)?_input_1: (scale|minval|spec)",
-    ],
     "consequence": [r"^outputs differ: ", r"^fake-quant \S+ / \S+: (scale|minval)\[",
                     r"^fake-quant \S+ / \S+: zero points differ"],
 }
@@ -98,15 +88,11 @@ def add_known(case, *categories):
 
 for _case in ("concat_output_unquantized", "override_axis", "default_convnet"):
     add_known(_case, "concat_is_cat")
-for _case, _model in ((c, m) for c, (m, _, _) in cases.CASES.items()):
-    if _model == "transformer" and _case not in ("skip_softmax_in_module_type",
-                                                 "weights_by_module_type"):
-        add_known(_case, "passthrough_observer")
 add_known("module_specs_override", "module_null_keeps_producer")
-add_known("attention_boundaries", "passthrough_observer", "mha_boundary")
+add_known("attention_boundaries", "mha_boundary")
 PATTERNS["mha_boundary"] = [
-    r"^linear_1/0 \(multi_head_attention_forward\) from op:transpose: quantized by the "
-    r"reference only",
+    r"^transpose(_5)?/0 \(transpose\): fake-quant sharing differs \(reference \S+, ours "
+    r"(attn_module_input_0|add_input_0)\)",
     r"^fake-quant \S+ / (linear_output|attn_module_output_0): (scale|minval)",
 ]
 PATTERNS["module_null_keeps_producer"] = [

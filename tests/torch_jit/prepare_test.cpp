@@ -535,6 +535,73 @@ TEST_P(JitPrepare, WeightsOnlyNeedNoExampleInputs) {
                            w_scale(param(load_fixture(file("tiny")), "fc1", "weight"))));
 }
 
+// Calls of fake-quant `name` in the prepared forward graph.
+int fake_quant_calls(const torch::jit::Module& prepared, const std::string& name) {
+  auto graph = prepared.get_method("forward").graph();
+  int n = 0;
+  for (const torch::jit::Node* node : graph->nodes()) {
+    if (node->kind() != c10::Symbol::fromQualString("coreai_opt::fake_quant_forward")) continue;
+    const torch::jit::Node* attr = node->input(1)->node();
+    if (attr->kind() == c10::prim::GetAttr &&
+        attr->s(c10::attr::name) == "_fq_" + name + "_running_min")
+      ++n;
+  }
+  return n;
+}
+
+std::optional<std::string> plan_fake_quant(const JitQuantizer& q, const std::string& op,
+                                           const std::string& tensor,
+                                           coreai_opt::quantization::PointKind kind) {
+  for (const auto& p : q.prepared_plan().points)
+    if (p.op_name == std::optional<std::string>(op) && p.tensor == tensor && p.kind == kind)
+      return p.fake_quant;
+  return std::nullopt;
+}
+
+// Reference 0.3.0: the tensors on both sides of k.transpose(-2, -1) share the
+// k projection's output fake-quant, called after the linear and after the
+// transpose; the matmul input has no fake-quant of its own.
+TEST_P(JitPrepare, TransposeSharesOneFakeQuantWithProducerAndConsumer) {
+  using coreai_opt::quantization::PointKind;
+  JitQuantizer q(load_fixture(file("net")), QuantizerConfig());
+  const torch::jit::Module prepared = q.prepare(fixture_inputs("net"));
+  const auto fqs = by_name(q);
+  // Two attention layers: k is linear_1 and linear_4, read through transpose and
+  // transpose_1 by input 1 of matmul and matmul_2.
+  for (const auto& [k, matmul] :
+       {std::pair<std::string, std::string>{"linear_1", "matmul"}, {"linear_4", "matmul_2"}}) {
+    SCOPED_TRACE(k);
+    ASSERT_EQ(fqs.count(k + "_output"), 1U);
+    EXPECT_EQ(fqs.count(matmul + "_input_1"), 0U);
+    EXPECT_EQ(plan_fake_quant(q, matmul, "1", PointKind::kOpInput), k + "_output");
+    EXPECT_EQ(plan_fake_quant(q, k, "0", PointKind::kOpOutput), k + "_output");
+    EXPECT_EQ(fake_quant_calls(prepared, k + "_output"), 2);
+  }
+  // The q projection has no pass-through op: one call.
+  EXPECT_EQ(fake_quant_calls(prepared, "linear_output"), 1);
+}
+
+// A declined producer does not stop the sharing: with the linears disabled, the
+// matmul's input spec quantizes the k projection's output too (one fake-quant,
+// two calls), as in the reference.
+TEST_P(JitPrepare, PassThroughQuantizesADeclinedProducer) {
+  using coreai_opt::quantization::PointKind;
+  JitQuantizer q(load_fixture(file("net")), yaml_config(R"(
+quantization_config:
+  global_config:
+    op_type_config:
+      linear: null
+)"));
+  const torch::jit::Module prepared = q.prepare(fixture_inputs("net"));
+  const auto fqs = by_name(q);
+  ASSERT_EQ(fqs.count("matmul_input_1"), 1U);
+  EXPECT_EQ(fqs.count("linear_1_output"), 0U);
+  EXPECT_EQ(plan_fake_quant(q, "linear_1", "0", PointKind::kOpOutput), "matmul_input_1");
+  EXPECT_EQ(fake_quant_calls(prepared, "matmul_input_1"), 2);
+  // The q projection's output stays declined: only matmul's own input fake-quant.
+  EXPECT_EQ(plan_fake_quant(q, "linear", "0", PointKind::kOpOutput), std::nullopt);
+}
+
 INSTANTIATE_TEST_SUITE_P(Frontends, JitPrepare, ::testing::Values("scripted", "traced"));
 
 TEST(JitQuantizerErrors, LifecycleErrors) {

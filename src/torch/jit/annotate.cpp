@@ -99,6 +99,14 @@ std::array<std::optional<double>, 2> range_union(const std::array<std::optional<
   return out;
 }
 
+// Shape-only ops of reference 0.3.0 that change the rank: no fake-quant is
+// shared across them, but the scheme and float_range of the data are carried.
+bool is_rank_changing(const std::string& t) {
+  static const std::set<std::string> k = {"expand",  "reshape",   "select",
+                                          "squeeze", "unsqueeze", "view"};
+  return k.count(t) > 0;
+}
+
 // A pattern: its ops in order, the first being the key.
 struct Pattern {
   std::vector<const GraphOp*> ops;
@@ -129,7 +137,14 @@ class Annotator {
   Annotation run() {
     for (const auto& k : res_.unmatched_keys()) warn(k.rule() + " matches nothing in the model");
     auto patterns = find_patterns();
-    for (const Pattern& p : patterns) annotate_pattern(p);
+    for (const Pattern& p : patterns) {
+      for (const GraphOp* o : p.ops) covered_.insert(o);
+    }
+    for (const Pattern& p : patterns) {
+      annotate_pattern(p);
+      ++priority_;
+    }
+    share_across_passthrough();
     inherit_data_facts();
     annotate_module_specs();
     annotate_module_states();
@@ -263,6 +278,8 @@ class Annotator {
     f.module = module;
     if (auto s = res_.module(module).config->qat_schedule) f.schedule = s;
     ann_.fqs.push_back(std::move(f));
+    fq_priority_.push_back(priority_);
+    intrinsic_scheme_.push_back(false);
     return ann_.fqs.size() - 1;
   }
 
@@ -354,7 +371,8 @@ class Annotator {
       }
       if (found == nullptr) continue;
       if (!found->has_value()) {
-        add_point(op_point(PointKind::kOpInput, key, std::to_string(i), rule), std::nullopt);
+        declined_inputs_[use] =
+            add_point(op_point(PointKind::kOpInput, key, std::to_string(i), rule), std::nullopt);
         continue;
       }
       const std::size_t fq = input_fq_for(in.value, **found, key, i);
@@ -411,7 +429,10 @@ class Annotator {
         if (found != nullptr) {
           QuantizationSpec& spec = ann_.fqs[*consumer_fq].spec;
           const QuantizationSpec own = with_intrinsic(**found, last);
-          if (op_intrinsic(last) && !coreai_opt::is_float(spec.dtype)) spec.qscheme = own.qscheme;
+          if (op_intrinsic(last) && !coreai_opt::is_float(spec.dtype)) {
+            spec.qscheme = own.qscheme;
+            intrinsic_scheme_[*consumer_fq] = true;
+          }
           spec.float_range = range_union(spec.float_range, own.float_range);
         }
         add_point(op_point(PointKind::kOpOutput, key, "0",
@@ -428,9 +449,12 @@ class Annotator {
           const std::size_t fq = new_fq(key.name + "_output", with_intrinsic(**found, last), false,
                                         "output of " + key.name, module);
           ann_.value_fq[out] = fq;
+          intrinsic_scheme_[fq] =
+              op_intrinsic(last) && !coreai_opt::is_float(ann_.fqs[fq].spec.dtype);
           add_point(op_point(PointKind::kOpOutput, key, "0", rule), fq);
         } else {
-          add_point(op_point(PointKind::kOpOutput, key, "0", rule), std::nullopt);
+          declined_outputs_[out] =
+              add_point(op_point(PointKind::kOpOutput, key, "0", rule), std::nullopt);
         }
       }
     }
@@ -689,23 +713,281 @@ class Annotator {
     }
   }
 
+  // Shape-only ops that keep the rank (reference 0.3.0: clone, dropout,
+  // feature_dropout, permute, slice, t, transpose). TorchScript spells `.mT` as
+  // mT and `.T` as numpy_T (transpose and permute in torch.export); contiguous
+  // is a clone there only when its input is not contiguous (otherwise it
+  // vanishes, so it is not treated as one). In-place forms are left out.
+  bool is_rank_preserving(const GraphOp& op) const {
+    static const std::set<std::string> k = {"clone",     "dropout", "feature_dropout",
+                                            "permute",   "slice",   "t",
+                                            "transpose", "mT",      "numpy_T"};
+    if (!op.top_level || op.inputs.empty() || op.inputs[0].input_index != 0 || op.inputs[0].state ||
+        op.node->outputs().size() != 1 ||
+        !op.node->output(0)->type()->isSubtypeOf(*c10::TensorType::get()))
+      return false;
+    if (op.type == "contiguous") {
+      auto it = probe_.find(op.inputs[0].value);
+      return it != probe_.end() && !it->second.is_contiguous();
+    }
+    return k.count(op.type) > 0;
+  }
+  // Ops that keep every value where it was (a per-channel or per-block group
+  // may cross them).
+  static bool keeps_layout(const std::string& t) {
+    return t == "clone" || t == "contiguous" || t == "dropout" || t == "feature_dropout";
+  }
+
+  // Reference 0.3.0 gives the slots around a rank-preserving pass-through op,
+  // its producer's output (when the producer is annotated or itself shape-only)
+  // and its consumers' inputs (annotated or shape-only consumers), one
+  // fake-quant, across chains of such ops; it is called at every output in the
+  // group, so a moving average is updated once per call. A decline in the group
+  // counts only if every member declines or has no spec: otherwise the merged
+  // spec quantizes the declined sides too, and a producer output observed that
+  // way is shared with its other consumers' input specs (the adjacent-edge
+  // rule). Fields merge by priority (the highest-priority pattern's spec, an op
+  // intrinsic's qscheme first), float ranges by union.
+  void share_across_passthrough() {
+    struct Slot {
+      const Value* value = nullptr;  // the tensor
+      std::optional<UseKey> use;     // an input slot; an output slot without
+    };
+    std::vector<Slot> slots;
+    std::vector<std::size_t> parent;
+    std::map<const Value*, std::size_t> out_id;
+    std::map<UseKey, std::size_t> in_id;
+    auto out_slot = [&](const Value* v) {
+      auto [it, fresh] = out_id.emplace(v, slots.size());
+      if (fresh) {
+        slots.push_back({v, std::nullopt});
+        parent.push_back(it->second);
+      }
+      return it->second;
+    };
+    auto in_slot = [&](const UseKey& u, const Value* v) {
+      auto [it, fresh] = in_id.emplace(u, slots.size());
+      if (fresh) {
+        slots.push_back({v, u});
+        parent.push_back(it->second);
+      }
+      return it->second;
+    };
+    auto find = [&](std::size_t x) {
+      while (parent[x] != x) x = parent[x] = parent[parent[x]];
+      return x;
+    };
+    auto unite = [&](std::size_t x, std::size_t y) { parent[find(x)] = find(y); };
+    auto shape_only = [&](const GraphOp* op) {
+      return op != nullptr && op->top_level &&
+             (is_rank_preserving(*op) || is_rank_changing(op->type));
+    };
+    // The first input of `op` reading `v` (the reference's input slot of an edge).
+    auto input_reading = [](const GraphOp& op, const Value* v) -> const TensorInput* {
+      for (const TensorInput& in : op.inputs)
+        if (in.value == v && !in.state) return &in;
+      return nullptr;
+    };
+
+    std::vector<const GraphOp*> chain_ops;
+    for (const GraphOp& op : a_.ops) {
+      if (!is_rank_preserving(op)) continue;
+      chain_ops.push_back(&op);
+      const Value* u = op.inputs[0].value;
+      const Value* w = op.node->output(0);
+      const std::size_t self = in_slot(use_of(op, op.inputs[0]), u);
+      unite(self, out_slot(w));
+      const GraphOp* prod = a_.op_of(u->node());
+      if (prod != nullptr && (covered_.count(prod) > 0 || shape_only(prod)))
+        unite(self, out_slot(u));
+      for (const GraphOp& cons : a_.ops) {
+        if (!cons.top_level) continue;
+        const TensorInput* in = input_reading(cons, w);
+        if (in == nullptr) continue;
+        if (covered_.count(&cons) > 0) {
+          unite(self, in_slot(use_of(cons, *in), w));
+        } else if (shape_only(&cons) && cons.inputs[0].value == w) {
+          unite(self, in_slot(use_of(cons, cons.inputs[0]), w));
+        }
+      }
+    }
+    if (chain_ops.empty()) return;
+
+    std::map<std::size_t, std::vector<std::size_t>> groups;
+    for (std::size_t i = 0; i < slots.size(); ++i) groups[find(i)].push_back(i);
+    std::vector<bool> absorbed(ann_.fqs.size(), false);
+    for (const auto& [root, members] : groups) {
+      (void)root;
+      // The fake-quants the members hold now.
+      std::vector<std::size_t> fqs;
+      auto hold = [&](std::size_t k) {
+        if (std::find(fqs.begin(), fqs.end(), k) == fqs.end()) fqs.push_back(k);
+      };
+      std::vector<UseKey> adjacent;  // input specs that join a newly observed output
+      for (std::size_t i : members) {
+        const Slot& sl = slots[i];
+        if (sl.use) {
+          if (auto it = ann_.input_fq.find(*sl.use); it != ann_.input_fq.end()) hold(it->second);
+          continue;
+        }
+        if (auto it = ann_.value_fq.find(sl.value); it != ann_.value_fq.end()) {
+          hold(it->second);
+          continue;
+        }
+        const GraphOp* prod = a_.op_of(sl.value->node());
+        if (prod == nullptr || covered_.count(prod) == 0) continue;
+        for (const GraphOp& cons : a_.ops) {
+          const TensorInput* in =
+              cons.top_level && covered_.count(&cons) > 0 ? input_reading(cons, sl.value) : nullptr;
+          if (in == nullptr) continue;
+          const UseKey key = use_of(cons, *in);
+          if (in_id.count(key) == 0 && ann_.input_fq.count(key) > 0) adjacent.push_back(key);
+        }
+      }
+      if (fqs.empty()) continue;  // every member declined or has no spec
+      for (const UseKey& key : adjacent) hold(ann_.input_fq.at(key));
+
+      bool layout_kept = true;
+      for (std::size_t i : members) {
+        if (!slots[i].use) continue;
+        const GraphOp* user = a_.op_of(std::get<0>(*slots[i].use));
+        if (user != nullptr && is_rank_preserving(*user) && !keeps_layout(user->type))
+          layout_kept = false;
+      }
+      bool per_tensor = true;
+      bool any_weight = false;
+      for (std::size_t k : fqs) {
+        per_tensor = per_tensor &&
+                     ann_.fqs[k].spec.granularity.type == quantization::GranularityType::kPerTensor;
+        any_weight = any_weight || ann_.fqs[k].weight;
+      }
+      if (any_weight) continue;
+      if (!per_tensor && !layout_kept) {
+        std::string names;
+        for (std::size_t k : fqs) names += (names.empty() ? "" : ", ") + ann_.fqs[k].name;
+        warn("fake-quants " + names +
+             " are not per-tensor, so they stay separate across the shape-only ops between "
+             "them (one shared fake-quant would see its channels or blocks on another axis)");
+        continue;
+      }
+
+      const std::size_t win = *std::min_element(fqs.begin(), fqs.end(), [&](auto x, auto y) {
+        return std::make_pair(fq_priority_[x], x) < std::make_pair(fq_priority_[y], y);
+      });
+      QuantizationSpec& spec = ann_.fqs[win].spec;
+      std::optional<quantization::QuantizationScheme> intrinsic;
+      for (std::size_t k : fqs) {
+        spec.float_range = range_union(spec.float_range, ann_.fqs[k].spec.float_range);
+        if (!intrinsic_scheme_[k]) continue;
+        // Equal priorities: the reference breaks the tie on the name, asymmetric first.
+        if (!intrinsic || ann_.fqs[k].spec.qscheme == quantization::QuantizationScheme::kAsymmetric)
+          intrinsic = ann_.fqs[k].spec.qscheme;
+      }
+      if (intrinsic && !coreai_opt::is_float(spec.dtype)) {
+        spec.qscheme = *intrinsic;
+        intrinsic_scheme_[win] = true;
+      }
+      for (std::size_t k : fqs) {
+        if (k == win) continue;
+        absorbed[k] = true;
+        for (auto& [v, f] : ann_.value_fq)
+          if (f == k) f = win;
+        for (auto& [u, f] : ann_.input_fq)
+          if (f == k) f = win;
+        for (std::size_t i = 0; i < ann_.points.size(); ++i) {
+          if (ann_.point_fq[i] != k) continue;
+          ann_.point_fq[i] = win;
+          ann_.points[i].rule += " (joins " + ann_.fqs[win].name + " across shape-only ops)";
+        }
+      }
+      // Call sites: every output in the group, and an input whose value has no
+      // output fake-quant (a producer that is neither annotated nor shape-only).
+      for (std::size_t i : members) {
+        const Slot& sl = slots[i];
+        if (sl.use) continue;
+        const bool had = ann_.value_fq.count(sl.value) > 0;
+        ann_.value_fq[sl.value] = win;
+        const std::string note = " (quantized by " + ann_.fqs[win].name + " across shape-only ops)";
+        if (auto d = declined_outputs_.find(sl.value); d != declined_outputs_.end()) {
+          ann_.point_fq[d->second] = win;
+          ann_.points[d->second].rule += note;
+        } else if (const GraphOp* prod = a_.op_of(sl.value->node());
+                   !had && prod != nullptr && covered_.count(prod) > 0) {
+          // A disabled op has no output point yet.
+          add_point(
+              op_point(PointKind::kOpOutput, *prod, "0", res_.op(prod->name).provenance() + note),
+              win);
+        }
+      }
+      for (std::size_t i : members) {
+        const Slot& sl = slots[i];
+        if (!sl.use) continue;
+        if (auto d = declined_inputs_.find(*sl.use); d != declined_inputs_.end()) {
+          ann_.point_fq[d->second] = win;
+          ann_.points[d->second].rule +=
+              " (quantized by " + ann_.fqs[win].name + " across shape-only ops)";
+        }
+        if (ann_.value_fq.count(sl.value) > 0) continue;
+        ann_.input_fq[*sl.use] = win;
+        ann_.use_value[*sl.use] = sl.value;
+      }
+    }
+    compact(absorbed);
+  }
+
+  // Drops the fake-quants flagged in `gone` (no longer referenced).
+  void compact(const std::vector<bool>& gone) {
+    std::vector<std::size_t> to(ann_.fqs.size(), SIZE_MAX);
+    std::vector<FqDef> kept;
+    std::vector<std::size_t> prio;
+    std::vector<bool> intr;
+    for (std::size_t k = 0; k < ann_.fqs.size(); ++k) {
+      if (gone[k]) continue;
+      to[k] = kept.size();
+      kept.push_back(std::move(ann_.fqs[k]));
+      prio.push_back(fq_priority_[k]);
+      intr.push_back(intrinsic_scheme_[k]);
+    }
+    if (kept.size() == ann_.fqs.size()) {
+      ann_.fqs = std::move(kept);
+      return;
+    }
+    ann_.fqs = std::move(kept);
+    fq_priority_ = std::move(prio);
+    intrinsic_scheme_ = std::move(intr);
+    for (auto& [v, f] : ann_.value_fq) f = to[f];
+    for (auto& [u, f] : ann_.input_fq) f = to[f];
+    for (auto& f : ann_.point_fq)
+      if (f) f = to[*f];
+    std::map<std::size_t, std::vector<std::pair<Node*, std::size_t>>> uses;
+    for (auto& [k, u] : ann_.state_uses) uses[to[k]] = std::move(u);
+    ann_.state_uses = std::move(uses);
+  }
+
   // Reference 0.3.0 carries the scheme and float_range of a quantized output
   // (facts about its values, not config choices) down chains of rank-changing
   // shape-only ops to the consumer inputs that quantize the result: those cannot
   // share the output's fake-quant (another rank), so they copy the two fields.
   // Float dtypes take only the range (they are symmetric only).
+  // A fake-quant shared across rank-preserving pass-through ops may also serve
+  // the output of a rank-changing op (the first op of the chain), which the
+  // reference treats as the chain's end: it inherits too.
   void inherit_data_facts() {
-    static const std::set<std::string> kRankChanging = {"expand",  "reshape",   "select",
-                                                        "squeeze", "unsqueeze", "view"};
-    for (const auto& [use, k] : ann_.input_fq) {
+    std::vector<std::pair<const Value*, std::size_t>> targets;
+    for (const auto& [use, k] : ann_.input_fq) targets.emplace_back(ann_.use_value[use], k);
+    for (const auto& [v, k] : ann_.value_fq) {
+      const GraphOp* op = a_.op_of(v->node());
+      if (op != nullptr && is_rank_changing(op->type)) targets.emplace_back(v, k);
+    }
+    for (const auto& [start, k] : targets) {
       FqDef& target = ann_.fqs[k];
       if (target.weight) continue;
-      const Value* v = ann_.use_value[use];
+      const Value* v = start;
       std::optional<std::size_t> source;
       std::set<const Value*> seen;
       while (!source && seen.insert(v).second) {
         const GraphOp* op = a_.op_of(v->node());
-        if (op == nullptr || kRankChanging.count(op->type) == 0 || op->inputs.empty() ||
+        if (op == nullptr || !is_rank_changing(op->type) || op->inputs.empty() ||
             op->inputs[0].input_index != 0 || op->inputs[0].state)
           break;
         v = op->inputs[0].value;
@@ -738,6 +1020,17 @@ class Annotator {
   std::map<quantization::ModuleIdentity, std::string> first_path_;
   std::set<std::string> names_;
   Annotation ann_;
+  // Ops of the annotated patterns (the reference's "covered" nodes).
+  std::set<const GraphOp*> covered_;
+  // Position of the pattern being annotated in priority order; per fake-quant,
+  // that of the pattern that created it (the highest-priority contributor).
+  std::size_t priority_ = 0;
+  std::vector<std::size_t> fq_priority_;
+  // Per fake-quant: its qscheme is an op intrinsic (outranks every config).
+  std::vector<bool> intrinsic_scheme_;
+  // Slots a config declined, with their plan points.
+  std::map<const Value*, std::size_t> declined_outputs_;
+  std::map<UseKey, std::size_t> declined_inputs_;
 };
 
 }  // namespace
