@@ -144,10 +144,23 @@ json run(const std::string& model_path, const std::string& inputs_path,
   std::map<std::pair<const jd::Node*, std::size_t>, std::size_t> state_fq;
   for (const auto& [k, uses] : ann.state_uses)
     for (const auto& [node, index] : uses) state_fq[{node, index}] = k;
-  auto reads = [&](std::optional<std::string> name) {
+  // The fake-quants a use reads through, the one nearest to the reader first
+  // (as run_reference.py lists them).
+  auto reads = [&](const std::vector<std::optional<std::string>>& names) {
     json list = json::array();
-    if (name && live.count(*name) && live[*name]) list.push_back(*name);
+    for (const auto& name : names)
+      if (name && live.count(*name) && live[*name]) list.push_back(*name);
     return list;
+  };
+  // A value's output fake-quants: the group's, then a module output's called before it.
+  auto output_chain = [&](const jd::Value* v) {
+    std::vector<std::optional<std::string>> chain;
+    auto it = ann.value_fq.find(v);
+    if (it == ann.value_fq.end() || !fq_name(it->second)) return chain;
+    chain.push_back(fq_name(it->second));
+    if (auto b = ann.output_before.find(v); b != ann.output_before.end())
+      chain.push_back(fq_name(b->second));
+    return chain;
   };
 
   json uses = json::array();
@@ -155,28 +168,24 @@ json run(const std::string& model_path, const std::string& inputs_path,
     if (!op.top_level) continue;
     for (std::size_t i = 0; i < op.inputs.size(); ++i) {
       const jd::TensorInput& ti = op.inputs[i];
-      std::optional<std::string> fq;
+      std::vector<std::optional<std::string>> fq;
       std::string source;
       if (ti.state) {
         source = "state:" + op.states.at(*ti.state).path;
         if (auto it = state_fq.find({op.node, ti.input_index}); it != state_fq.end())
-          fq = fq_name(it->second);
+          fq.push_back(fq_name(it->second));
       } else {
         source = source_of(a, ti.value);
         const jd::UseKey key{op.node, ti.input_index, ti.list_index ? *ti.list_index + 1 : 0};
         const jd::Value* raw = ti.value;
         if (auto u = ann.use_value.find(key); u != ann.use_value.end()) raw = u->second;
-        if (auto it = ann.value_fq.find(raw); it != ann.value_fq.end() && fq_name(it->second)) {
-          fq = fq_name(it->second);
+        if (auto af = ann.input_after.find(key); af != ann.input_after.end())
+          fq.push_back(fq_name(af->second));
+        auto chain = output_chain(raw);
+        if (!chain.empty()) {
+          fq.insert(fq.end(), chain.begin(), chain.end());
         } else if (auto in = ann.input_fq.find(key); in != ann.input_fq.end()) {
-          fq = fq_name(in->second);
-        }
-        if (auto ov = ann.input_override.find(key); ov != ann.input_override.end()) {
-          if (!ov->second) {
-            fq.reset();
-          } else if (fq_name(*ov->second)) {
-            fq = fq_name(*ov->second);
-          }
+          fq.push_back(fq_name(in->second));
         }
       }
       uses.push_back({{"op", op.name},
@@ -196,12 +205,10 @@ json run(const std::string& model_path, const std::string& inputs_path,
     }
   }
   for (std::size_t i = 0; i < outs.size(); ++i) {
-    std::optional<std::string> fq;
-    if (auto it = ann.value_fq.find(outs[i]); it != ann.value_fq.end()) fq = fq_name(it->second);
     uses.push_back({{"op", "output"},
                     {"index", i},
                     {"source", source_of(a, outs[i])},
-                    {"fake_quants", reads(fq)},
+                    {"fake_quants", reads(output_chain(outs[i]))},
                     {"op_type", "output"}});
   }
 

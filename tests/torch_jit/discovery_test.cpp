@@ -221,7 +221,11 @@ quantization_config:
   const auto* in = find_point(p, PointKind::kModuleInput, "encoder.layers.0", "0");
   ASSERT_NE(in, nullptr);
   EXPECT_EQ(in->spec->dtype, coreai_opt::DType::kUInt8);
-  EXPECT_EQ(in->rule, "module_name_configs[\"encoder\\.layers\\.0\"] > module_input_spec");
+  // uint8 is another dtype than the embedding's int8 output fake-quant: called after it.
+  EXPECT_EQ(in->rule,
+            "module_name_configs[\"encoder\\.layers\\.0\"] > module_input_spec (called after "
+            "linear_input_0)");
+  EXPECT_EQ(in->fake_quant, "encoder_layers_0_module_input_0");
   EXPECT_EQ(in->module_type, "__main__.Layer");
   const auto* out = find_point(p, PointKind::kModuleOutput, "encoder.layers.0", "0");
   ASSERT_NE(out, nullptr);

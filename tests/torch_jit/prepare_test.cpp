@@ -602,6 +602,100 @@ quantization_config:
   EXPECT_EQ(plan_fake_quant(q, "linear", "0", PointKind::kOpOutput), std::nullopt);
 }
 
+// The fake-quant a coreai_opt::fake_quant_forward call belongs to ("" for
+// other nodes).
+std::string fake_quant_of(const torch::jit::Node* node) {
+  if (node->kind() != c10::Symbol::fromQualString("coreai_opt::fake_quant_forward")) return "";
+  const std::string field = node->input(1)->node()->s(c10::attr::name);
+  const std::string suffix = "_running_min";
+  return field.substr(4, field.size() - 4 - suffix.size());  // "_fq_" + name + suffix
+}
+
+// The fake-quants called directly on the output of a call of `name`.
+std::vector<std::string> called_after(const torch::jit::Module& prepared, const std::string& name) {
+  std::vector<std::string> out;
+  for (const torch::jit::Node* node : prepared.get_method("forward").graph()->nodes()) {
+    if (fake_quant_of(node) != name) continue;
+    for (const auto& u : node->output()->uses())
+      if (const std::string next = fake_quant_of(u.user); !next.empty()) out.push_back(next);
+  }
+  return out;
+}
+
+const coreai_opt::quantization::GraphPlanPoint* module_point(
+    const JitQuantizer& q, coreai_opt::quantization::PointKind kind, const std::string& module,
+    const std::string& tensor) {
+  for (const auto& p : q.prepared_plan().points)
+    if (p.kind == kind && !p.op_name && p.module == module && p.tensor == tensor) return &p;
+  return nullptr;
+}
+
+// Module-level input/output specs overwrite the module's side of an edge only,
+// as in reference 0.3.0: a null keeps the producer's output fake-quant, a spec
+// of another dtype or range is called after it (two on one edge), one of the
+// same dtype and range joins it; a module output spec whose tensor shares a
+// fake-quant from an earlier slot (here the slice after cat) is called before
+// that fake-quant.
+TEST_P(JitPrepare, ModuleSpecsOverwriteTheModuleSideOfAnEdge) {
+  using coreai_opt::quantization::PointKind;
+  JitQuantizer q(load_fixture(file("net")), yaml_config(R"(
+quantization_config:
+  global_config: {}
+  module_name_configs:
+    "encoder\\.layers\\.0":
+      module_input_spec:
+        0: {dtype: uint8, qscheme: asymmetric}
+        3: {dtype: int8, qparam_calculator_cls: static}
+      module_output_spec: {"*": {dtype: int8, qscheme: symmetric_with_clipping}}
+    "odd":
+      module_input_spec: {"*": null}
+)"));
+  const torch::jit::Module prepared = q.prepare(fixture_inputs("net"));
+  const auto fqs = by_name(q);
+
+  // Input 0 (the embedding output into q): uint8 after the int8 output fake-quant.
+  const auto* in0 = module_point(q, PointKind::kModuleInput, "encoder.layers.0", "0");
+  ASSERT_NE(in0, nullptr);
+  EXPECT_EQ(in0->fake_quant, "encoder_layers_0_module_input_0");
+  EXPECT_EQ(in0->rule,
+            "module_name_configs[\"encoder\\.layers\\.0\"] > module_input_spec (called after "
+            "linear_input_0)");
+  ASSERT_EQ(fqs.count("encoder_layers_0_module_input_0"), 1U);
+  EXPECT_EQ(fqs.at("encoder_layers_0_module_input_0").spec.dtype, coreai_opt::DType::kUInt8);
+  EXPECT_EQ(fake_quant_calls(prepared, "linear_input_0"), 1);
+  EXPECT_EQ(fake_quant_calls(prepared, "encoder_layers_0_module_input_0"), 1);
+  EXPECT_EQ(called_after(prepared, "linear_input_0"),
+            std::vector<std::string>{"encoder_layers_0_module_input_0"});
+  // Input 3 (the same tensor into the residual add): int8, same range, so it
+  // joins the producer's fake-quant; the static calculator is not compared.
+  const auto* in3 = module_point(q, PointKind::kModuleInput, "encoder.layers.0", "3");
+  ASSERT_NE(in3, nullptr);
+  EXPECT_EQ(in3->fake_quant, "linear_input_0");
+  EXPECT_EQ(fqs.count("encoder_layers_0_module_input_3"), 0U);
+  EXPECT_NE(fqs.at("linear_input_0").spec.qparam_calculator_cls,
+            coreai_opt::quantization::QParamCalculator::kStatic);
+
+  // Output 0 (the slice of cat): the shared add_output comes from an earlier
+  // slot, and [-127, 127] is another range: called before it.
+  const auto* out0 = module_point(q, PointKind::kModuleOutput, "encoder.layers.0", "0");
+  ASSERT_NE(out0, nullptr);
+  EXPECT_EQ(out0->fake_quant, "encoder_layers_0_module_output_0");
+  EXPECT_EQ(fake_quant_calls(prepared, "encoder_layers_0_module_output_0"), 1);
+  EXPECT_EQ(called_after(prepared, "encoder_layers_0_module_output_0"),
+            std::vector<std::string>{"add_output"});
+  EXPECT_EQ(fake_quant_calls(prepared, "add_output"), 4);  // add, the sum into cat, cat, slice
+
+  // odd: {"*": null} declines its own side; the relu's output fake-quant stays.
+  const auto* odd = module_point(q, PointKind::kModuleInput, "odd", "0");
+  ASSERT_NE(odd, nullptr);
+  EXPECT_TRUE(odd->fake_quant.empty());
+  EXPECT_NE(odd->rule.find("linear_11_input_0, the producer's output fake-quant, still serves "
+                           "the edge"),
+            std::string::npos)
+      << odd->rule;
+  EXPECT_EQ(fake_quant_calls(prepared, "linear_11_input_0"), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Frontends, JitPrepare, ::testing::Values("scripted", "traced"));
 
 TEST(JitQuantizerErrors, LifecycleErrors) {

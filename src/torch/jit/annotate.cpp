@@ -116,6 +116,13 @@ struct Pattern {
   std::size_t order = 0;
 };
 
+// A module-level input or output spec found for one boundary tensor.
+struct ModuleRequest {
+  std::optional<QuantizationSpec> spec;  // nullopt: a null key
+  std::size_t point = 0;                 // its plan point
+  std::string base, what, module;        // for the fake-quant it may need
+};
+
 class Annotator {
  public:
   Annotator(const torch::jit::Module& root, const AnalyzedGraph& a,
@@ -519,7 +526,24 @@ class Annotator {
   }
 
   // Module-level input / output specs: TYPE-level modules first, then NAME-level.
+  // As in reference 0.3.0 they are not part of the sharing decisions above: they
+  // overwrite the annotation of the boundary node's side of an edge only (a
+  // later module config overwriting an earlier one), and the fake-quants follow
+  // from torchao's rules for such an annotation (resolve_module_specs).
   void annotate_module_specs() {
+    std::map<UseKey, ModuleRequest> inputs;
+    std::vector<UseKey> input_order;
+    std::map<const Value*, ModuleRequest> outputs;
+    std::vector<const Value*> output_order;
+    auto request = [&](auto& table, auto& order, const auto& key, ModuleRequest r) {
+      auto [it, fresh] = table.emplace(key, r);
+      if (fresh) {
+        order.push_back(key);
+        return;
+      }
+      ann_.points[it->second.point].rule += " (overwritten by " + ann_.points[r.point].rule + ")";
+      it->second = std::move(r);
+    };
     for (ModuleConfigLevel level : {ModuleConfigLevel::kType, ModuleConfigLevel::kName}) {
       for (const auto& m : res_.modules()) {
         if (m.level != level || m.inherited() || !m.config->has_module_level_specs()) continue;
@@ -547,16 +571,13 @@ class Annotator {
             p.rule = rule + " > module_input_spec";
             const UseKey use = use_of(op, in);
             ann_.use_value[use] = in.value;
-            if (!found->has_value() || !is_float(in.value).value_or(true)) {
-              ann_.input_override[use] = std::nullopt;
-              add_point(p, std::nullopt);
-              continue;
-            }
-            const std::size_t fq =
-                new_fq(m.name + "_module_input_" + std::to_string(idx), **found, false,
-                       "input " + std::to_string(idx) + " of module " + m.name, m.name);
-            ann_.input_override[use] = fq;
-            add_point(p, fq);
+            ModuleRequest r;
+            if (found->has_value() && is_float(in.value).value_or(true)) r.spec = **found;
+            r.point = add_point(p, std::nullopt);
+            r.base = m.name + "_module_input_" + std::to_string(idx);
+            r.what = "input " + std::to_string(idx) + " of module " + m.name;
+            r.module = m.name;
+            request(inputs, input_order, use, std::move(r));
           }
         }
         // Boundary outputs: module ops with a user outside.
@@ -581,19 +602,167 @@ class Annotator {
           p.module_type = m.type;
           p.tensor = std::to_string(idx);
           p.rule = rule + " > module_output_spec";
-          if (!found->has_value() || !is_float(out).value_or(true)) {
-            ann_.value_fq.erase(out);
-            add_point(p, std::nullopt);
-            continue;
-          }
-          const std::size_t fq =
-              new_fq(m.name + "_module_output_" + std::to_string(idx), **found, false,
-                     "output " + std::to_string(idx) + " of module " + m.name, m.name);
-          ann_.value_fq[out] = fq;
-          add_point(p, fq);
+          ModuleRequest r;
+          if (found->has_value() && is_float(out).value_or(true)) r.spec = **found;
+          r.point = add_point(p, std::nullopt);
+          r.base = m.name + "_module_output_" + std::to_string(idx);
+          r.what = "output " + std::to_string(idx) + " of module " + m.name;
+          r.module = m.name;
+          request(outputs, output_order, out, std::move(r));
         }
       }
     }
+    // Outputs first: an input request compares its spec with the producer's
+    // output annotation as it stands after the output requests.
+    for (const Value* out : output_order) resolve_module_output(out, outputs.at(out));
+    for (const UseKey& use : input_order) resolve_module_input(use, inputs.at(use));
+  }
+
+  // torchao gives an edge and another edge or the output of the same tensor one
+  // observer when the two annotations agree on the dtype and the integer range
+  // (its implicit sharing); calculators, granularity and float ranges are not
+  // compared, and the spec of the first annotation in graph order builds it.
+  static bool same_observer_kind(const QuantizationSpec& a, const QuantizationSpec& b) {
+    return a.dtype == b.dtype && a.quant_min() == b.quant_min() && a.quant_max() == b.quant_max();
+  }
+
+  static bool node_before(const Node* a, const Node* b) {
+    if (a == b || b->kind() == c10::prim::Param) return false;
+    return a->kind() == c10::prim::Param || a->isBefore(b);
+  }
+
+  // Whether the output slot of `out` is the first slot (graph order, a node's
+  // inputs before its output) that fake-quant `k` serves: the reference puts
+  // the concrete spec there and a shared spec pointing at it everywhere else.
+  bool first_slot_of(std::size_t k, const Value* out) const {
+    const Node* p = out->node();
+    for (const auto& [v, f] : ann_.value_fq)
+      if (f == k && v != out && node_before(v->node(), p)) return false;
+    for (const auto& [use, f] : ann_.input_fq) {
+      const Node* n = std::get<0>(use);
+      if (f == k && (n == p || node_before(n, p))) return false;
+    }
+    return true;
+  }
+
+  // Every reference to fake-quant `from` now names `to`.
+  void redirect(std::size_t from, std::size_t to, const std::string& note) {
+    for (auto& [v, f] : ann_.value_fq)
+      if (f == from) f = to;
+    for (auto& [u, f] : ann_.input_fq)
+      if (f == from) f = to;
+    for (auto& [u, f] : ann_.input_after)
+      if (f == from) f = to;
+    for (std::size_t i = 0; i < ann_.points.size(); ++i) {
+      if (ann_.point_fq[i] != from) continue;
+      ann_.point_fq[i] = to;
+      ann_.points[i].rule += note;
+    }
+  }
+
+  // module_output_spec on `out`: the reference overwrites the producer's output
+  // annotation.
+  void resolve_module_output(const Value* out, const ModuleRequest& r) {
+    std::string& rule = ann_.points[r.point].rule;
+    auto vf = ann_.value_fq.find(out);
+    if (vf != ann_.value_fq.end()) {
+      const std::size_t f = vf->second;
+      const std::string name = ann_.fqs[f].name;
+      if (first_slot_of(f, out)) {
+        // The output carried the group's concrete spec, which every other slot
+        // of the group points at: the module's spec replaces it for all of them.
+        // A null leaves the others pointing at nothing, which the reference
+        // rejects (KeyError in torchao's prepare) unless the output is alone.
+        if (!r.spec) {
+          ann_.value_fq.erase(vf);
+          return;
+        }
+        ann_.fqs[f].spec = *r.spec;
+        intrinsic_scheme_[f] = false;
+        ann_.point_fq[r.point] = f;
+        rule += " (sets the spec of " + name + ")";
+        return;
+      }
+      // The group's spec sits on an earlier slot (the input of a shape-only or
+      // shared-observer op): the consumers keep reading the group's instance.
+      if (!r.spec) {
+        rule += " (" + name + " still serves the consumers: shared from an earlier slot)";
+      } else if (same_observer_kind(*r.spec, ann_.fqs[f].spec)) {
+        ann_.point_fq[r.point] = f;
+        rule += " (joins " + name + ": same dtype and range)";
+      } else {
+        const std::size_t k = new_fq(r.base, *r.spec, false, r.what, r.module);
+        ann_.output_before[out] = k;
+        ann_.point_fq[r.point] = k;
+        rule += " (called before " + name + ")";
+      }
+      return;
+    }
+    if (!r.spec) return;  // nothing observed the output: the consumers' inputs stay
+    const std::size_t k = new_fq(r.base, *r.spec, false, r.what, r.module);
+    ann_.value_fq[out] = k;
+    ann_.point_fq[r.point] = k;
+    // The consumers' own input fake-quants: one that agrees joins the output's
+    // (built from the module's spec, the first annotation in graph order);
+    // another is called after it.
+    std::vector<bool> gone(ann_.fqs.size(), false);
+    std::vector<UseKey> after;
+    for (const auto& [use, y] : ann_.input_fq) {
+      if (ann_.use_value[use] != out || y == k) continue;
+      if (same_observer_kind(ann_.fqs[y].spec, *r.spec)) {
+        gone[y] = true;
+        redirect(y, k, " (joins " + ann_.fqs[k].name + ", the module's output)");
+      } else {
+        after.push_back(use);
+      }
+    }
+    for (const UseKey& use : after) {
+      ann_.input_after[use] = ann_.input_fq.at(use);
+      ann_.input_fq.erase(use);
+    }
+    compact(gone);
+  }
+
+  // module_input_spec on one use: the reference overwrites the consumer's side
+  // of the edge; the producer's output annotation stays.
+  void resolve_module_input(const UseKey& use, const ModuleRequest& r) {
+    std::string& rule = ann_.points[r.point].rule;
+    const Value* v = ann_.use_value.at(use);
+    ann_.input_fq.erase(use);
+    ann_.input_after.erase(use);
+    auto vf = ann_.value_fq.find(v);
+    const bool produced = vf != ann_.value_fq.end();
+    if (!r.spec) {
+      if (produced)
+        rule += " (declines the consumer's side only: " + ann_.fqs[vf->second].name +
+                ", the producer's output fake-quant, still serves the edge)";
+      return;
+    }
+    if (produced && same_observer_kind(*r.spec, ann_.fqs[vf->second].spec)) {
+      ann_.point_fq[r.point] = vf->second;
+      rule += " (joins " + ann_.fqs[vf->second].name + ": same dtype and range)";
+      return;
+    }
+    // torchao looks at the other consumers' edges of the tensor first.
+    auto& table = produced ? ann_.input_after : ann_.input_fq;
+    std::optional<std::size_t> other;
+    bool first = true;
+    for (const auto& [u, k] : table) {
+      if (ann_.use_value[u] != v || !same_observer_kind(*r.spec, ann_.fqs[k].spec)) continue;
+      if (!other) other = k;
+      if (k == *other && !node_before(std::get<0>(use), std::get<0>(u))) first = false;
+    }
+    if (other) {
+      if (first) ann_.fqs[*other].spec = *r.spec;
+      table[use] = *other;
+      ann_.point_fq[r.point] = *other;
+      rule += " (joins " + ann_.fqs[*other].name + ", another consumer's: same dtype and range)";
+      return;
+    }
+    const std::size_t k = new_fq(r.base, *r.spec, false, r.what, r.module);
+    table[use] = k;
+    ann_.point_fq[r.point] = k;
+    if (produced) rule += " (called after " + ann_.fqs[vf->second].name + ")";
   }
 
   // module_state_spec: overrides op_state_spec for every consumer of a parameter.
@@ -957,6 +1126,8 @@ class Annotator {
     intrinsic_scheme_ = std::move(intr);
     for (auto& [v, f] : ann_.value_fq) f = to[f];
     for (auto& [u, f] : ann_.input_fq) f = to[f];
+    for (auto& [u, f] : ann_.input_after) f = to[f];
+    for (auto& [v, f] : ann_.output_before) f = to[f];
     for (auto& f : ann_.point_fq)
       if (f) f = to[*f];
     std::map<std::size_t, std::vector<std::pair<Node*, std::size_t>>> uses;

@@ -59,7 +59,13 @@ struct Annotation {
   std::map<const Value*, std::size_t> value_fq;                 ///< output fake-quants
   std::map<UseKey, std::size_t> input_fq;                       ///< per-use input fake-quants
   std::map<UseKey, const Value*> use_value;                     ///< the raw value of each use
-  std::map<UseKey, std::optional<std::size_t>> input_override;  ///< module_input_spec
+  /// module_input_spec (reference 0.3.0 overwrites the consumer's side of the
+  /// edge only): a fake-quant called on what the use reads, so after the
+  /// producer's output fake-quant when there is one (two on one edge).
+  std::map<UseKey, std::size_t> input_after;
+  /// module_output_spec: a fake-quant called on the raw output before its
+  /// output fake-quant (a group's instance that the module's spec did not join).
+  std::map<const Value*, std::size_t> output_before;
   std::map<std::size_t, std::vector<std::pair<Node*, std::size_t>>>
       state_uses;  ///< weight fq -> uses
   /// Output fake-quants applied through a view of another rank (the rank of the

@@ -508,17 +508,29 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
       node->input(std::get<1>(use))->node()->replaceInput(list - 1, v);
     }
   };
-  // Output fake-quants serve every use of the value.
+  auto use_input = [&](const jd::UseKey& use) {
+    auto* node = const_cast<torch::jit::Node*>(std::get<0>(use));
+    const std::size_t list = std::get<2>(use);
+    torch::jit::Value* in = node->input(std::get<1>(use));
+    return list == 0 ? in : in->node()->input(list - 1);
+  };
+  // Output fake-quants serve every use of the value; a module_output_spec that
+  // did not join a group's instance is called on the raw output before it.
   std::set<const jd::Value*> quantized_values;
   for (const auto& [v, k] : ann.value_fq) {
     if (ann.fqs[k].skipped) continue;
     auto* raw = const_cast<torch::jit::Value*>(v);
+    torch::jit::Value* src = raw;
+    if (auto b = ann.output_before.find(v);
+        b != ann.output_before.end() && !ann.fqs[b->second].skipped) {
+      src = insert_after_producer(v, ann.fqs[b->second]);
+    }
     torch::jit::Value* fqv = nullptr;
     if (auto ar = ann.adapt_rank.find(v); ar != ann.adapt_rank.end()) {
       // View with the shared fake-quant's rank, quantize, view back.
       const std::int64_t rank = probe.at(v).dim();
-      torch::jit::WithInsertPoint ip(raw->node()->next());
-      torch::jit::Value* x = raw;
+      torch::jit::WithInsertPoint ip(src->node()->next());
+      torch::jit::Value* x = src;
       for (std::int64_t i = rank; i < ar->second; ++i)
         x = g.insert(c10::aten::unsqueeze, {x, c10::IValue(std::int64_t{0})});
       if (rank > ar->second)
@@ -526,7 +538,7 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
                      {x, c10::IValue(std::int64_t{0}), c10::IValue(rank - ar->second)});
       fqv = g.insert(c10::aten::reshape_as, {jd::insert_fake_quant(g, x, ann.fqs[k]), raw});
     } else {
-      fqv = insert_after_producer(v, ann.fqs[k]);
+      fqv = insert_after_producer(src, ann.fqs[k]);
     }
     raw->replaceAllUsesAfterNodeWith(fqv->node(), fqv);
     quantized_values.insert(v);
@@ -540,14 +552,15 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
     if (made.count(key) == 0) made[key] = insert_after_producer(v, ann.fqs[k]);
     set_use(use, made[key]);
   }
-  // module_input_spec overrides of single edges.
-  for (const auto& [use, k] : ann.input_override) {
-    const jd::Value* v = ann.use_value.at(use);
-    if (!k) {
-      set_use(use, const_cast<torch::jit::Value*>(v));
-    } else if (!ann.fqs[*k].skipped) {
-      set_use(use, insert_after_producer(v, ann.fqs[*k]));
-    }
+  // module_input_spec fake-quants called on what the use reads now (the
+  // producer's output fake-quant): two on one edge, one call per (value, fake-quant).
+  std::map<std::pair<const torch::jit::Value*, std::size_t>, torch::jit::Value*> after;
+  for (const auto& [use, k] : ann.input_after) {
+    if (ann.fqs[k].skipped) continue;
+    torch::jit::Value* cur = use_input(use);
+    auto key = std::make_pair(cur, k);
+    if (after.count(key) == 0) after[key] = insert_after_producer(cur, ann.fqs[k]);
+    set_use(use, after[key]);
   }
   g.lint();
 
