@@ -802,6 +802,52 @@ TEST_P(JitFinalizeFormats, CodesDequantizeToTheFakeQuantizedWeight) {
   std::remove(path.c_str());
 }
 
+// An embedding table is looked up in its codes and only the rows read are
+// dequantized; the values are those of the prepared model's fake-quantized table.
+// With tied weights the linear still reads the whole dequantized table.
+TEST_P(JitFinalizeFormats, EmbeddingRowsAreDequantizedAfterTheLookup) {
+  const FormatCase& c = GetParam();
+  for (const bool tied : {false, true}) {
+    torch::manual_seed(3);
+    torch::jit::Module m("Lookup");
+    m.register_attribute("training", c10::BoolType::get(), false);
+    m.register_parameter("weight", torch::randn({12, 8}), false);
+    if (tied) {
+      m.define(R"(
+def forward(self, ids):
+    h = torch.embedding(self.weight, ids)
+    return torch.linear(h, self.weight)
+)");
+    } else {
+      m.define(R"(
+def forward(self, ids):
+    return torch.embedding(self.weight, ids)
+)");
+    }
+    const at::Tensor ids = torch::tensor({0, 3, 11, 5, 5, 2}, at::kLong).view({2, 3});
+    JitQuantizer q(m, yaml_config(std::string(kWeightOnly) +
+                                  "    op_state_spec: {weight: " + c.weight_spec + "}\n"));
+    torch::jit::Module prepared = q.prepare({ids});
+    torch::jit::Module fin = q.finalize();
+    at::NoGradGuard ng;
+    for (const at::Tensor& x : {ids, torch::tensor({7, 1, 0}, at::kLong),
+                                torch::tensor({4}, at::kInt).view({1, 1, 1})}) {
+      const at::Tensor want = prepared.forward({x}).toTensor();
+      EXPECT_TRUE(at::equal(fin.forward({x}).toTensor(), want)) << c.name << " tied " << tied;
+    }
+    EXPECT_GT(max_diff(prepared.forward({ids}).toTensor(), m.forward({ids}).toTensor()), 1e-6);
+    const auto graph = torch::jit::toGraphFunction(fin.get_method("forward").function()).graph();
+    const auto deq_kind = c10::Symbol::fromQualString("coreai_opt::dequantize");
+    int gathered = 0, whole = 0;
+    for (torch::jit::Node* n : graph->nodes()) {
+      if (n->kind() != deq_kind) continue;
+      (n->input(0)->node()->kind() == c10::aten::embedding ? gathered : whole)++;
+    }
+    EXPECT_EQ(gathered, 1) << c.name;
+    EXPECT_EQ(whole, tied ? 1 : 0) << c.name;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Formats, JitFinalizeFormats,
     ::testing::Values(

@@ -67,6 +67,40 @@ std::set<const void*> used_tensors(const torch::jit::Module& m, Graph& g) {
   return out;
 }
 
+// An embedding table read only by aten::embedding, with one scale (zero point,
+// minval) row per table row, is dequantized row by row after the lookup:
+//   dequantize(codes)[ids]  ->  dequantize(codes[ids], scale[ids], ...)
+// The same values (each row uses only its own qparams), without materialising the
+// float table on every forward. `deq` is the coreai_opt::dequantize of the table.
+void gather_embedding_rows(Graph& g, Value* deq, const std::vector<std::int64_t>& block,
+                           std::int64_t dim) {
+  Node* d = deq->node();
+  if (block.size() != 2 || block[0] != 1 || deq->uses().empty()) return;
+  for (const auto& u : deq->uses())
+    if (u.user->kind() != c10::aten::embedding || u.offset != 0) return;
+  const std::vector<Node*> lookups = [&] {
+    std::vector<Node*> out;
+    for (const auto& u : deq->uses()) out.push_back(u.user);
+    return out;
+  }();
+  for (Node* emb : lookups) {
+    torch::jit::WithInsertPoint ip(emb);
+    Value* ids = g.insert(c10::aten::reshape, {emb->input(1), std::vector<std::int64_t>{-1}});
+    auto rows = [&](Value* table) -> Value* {
+      if (table->type()->kind() == c10::TypeKind::NoneType) return table;
+      return g.insert(c10::aten::embedding, {table, ids});
+    };
+    std::vector<torch::jit::NamedValue> args;
+    for (std::size_t i = 0; i < d->inputs().size(); ++i)
+      args.emplace_back(i < 4 ? rows(d->input(i)) : d->input(i));
+    Value* picked = g.insert(d->kind(), args);
+    Value* shape = g.insert(c10::aten::add, {g.insert(c10::aten::size, {emb->input(1)}),
+                                              std::vector<std::int64_t>{dim}});
+    emb->output()->replaceAllUsesWith(g.insert(c10::aten::reshape, {picked, shape}));
+    emb->destroy();
+  }
+}
+
 }  // namespace
 
 void finalize_module(torch::jit::Module& m, const std::vector<FqDef>& fqs) {
@@ -168,6 +202,7 @@ void finalize_module(torch::jit::Module& m, const std::vector<FqDef>& fqs) {
     Value* wk = n->input(0);
     n->output()->replaceAllUsesWith(deq);
     n->destroy();
+    if (!f.fold) gather_embedding_rows(g, deq, block, w.size(1));
 
     if (f.fold) {
       // conv -> div(k) -> [add(bias)] -> batch_norm  becomes  conv(bias = b').
