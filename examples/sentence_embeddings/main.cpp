@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -90,8 +91,8 @@ std::string markdown(const std::vector<Row>& rows, const std::string& header) {
        << fixed(static_cast<double>(r.bytes_after) / 1e6, 1) << " ("
        << fixed(static_cast<double>(r.bytes_before) / static_cast<double>(r.bytes_after), 2)
        << "x) | " << fixed(r.prepare_s, 2) << " | " << fixed(r.calibrate_s, 2) << " | "
-       << fixed(r.float_ms, 1) << " | " << fixed(r.prepared_ms, 1) << " | "
-       << fixed(r.final_ms, 1) << " |\n";
+       << fixed(r.float_ms, 1) << " | " << fixed(r.prepared_ms, 1) << " | " << fixed(r.final_ms, 1)
+       << " |\n";
   }
   return md.str();
 }
@@ -107,12 +108,12 @@ std::string json_escape(const std::string& s) {
 
 std::string json(const std::vector<Row>& rows, std::int64_t n_eval, std::int64_t n_calib) {
   std::ostringstream j;
-  j << "{\n  \"evaluation_sentences\": " << n_eval << ",\n  \"calibration_sentences\": "
-    << n_calib << ",\n  \"rows\": [\n";
+  j << "{\n  \"evaluation_sentences\": " << n_eval << ",\n  \"calibration_sentences\": " << n_calib
+    << ",\n  \"rows\": [\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
-    j << "    {\"config\": \"" << json_escape(r.name) << "\", \"file\": \""
-      << json_escape(r.config) << "\", \"weight_points\": " << r.weight_points
+    j << "    {\"config\": \"" << json_escape(r.name) << "\", \"file\": \"" << json_escape(r.config)
+      << "\", \"weight_points\": " << r.weight_points
       << ", \"activation_points\": " << r.activation_points
       << ", \"mean_cosine\": " << fixed(r.mean_cos, 6)
       << ", \"worst_cosine\": " << fixed(r.worst_cos, 6)
@@ -123,8 +124,9 @@ std::string json(const std::vector<Row>& rows, std::int64_t n_eval, std::int64_t
       << ", \"calibrate_s\": " << fixed(r.calibrate_s, 3)
       << ", \"finalize_s\": " << fixed(r.finalize_s, 3)
       << ", \"latency_ms_per_batch\": {\"float\": " << fixed(r.float_ms, 2)
-      << ", \"prepared\": " << fixed(r.prepared_ms, 2) << ", \"finalized\": "
-      << fixed(r.final_ms, 2) << "}}" << (i + 1 < rows.size() ? "," : "") << "\n";
+      << ", \"prepared\": " << fixed(r.prepared_ms, 2)
+      << ", \"finalized\": " << fixed(r.final_ms, 2) << "}}" << (i + 1 < rows.size() ? "," : "")
+      << "\n";
   }
   j << "  ]\n}\n";
   return j.str();
@@ -148,11 +150,25 @@ int run(int argc, char** argv) {
       const std::string v = argv[++i];
       if (a == "--markdown") md_path = v;
       if (a == "--json") json_path = v;
-      if (a == "--repeats") repeats = std::max(1, std::stoi(v));
+      if (a == "--repeats") {
+        const bool digits =
+            !v.empty() && v.size() < 6 &&
+            std::all_of(v.begin(), v.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+        if (!digits || std::stoi(v) == 0)
+          throw std::invalid_argument("--repeats wants a positive integer, got '" + v + "'");
+        repeats = std::stoi(v);
+      }
       if (a == "--target") {
         const auto eq = v.find('=');
-        if (eq == std::string::npos) throw std::invalid_argument("--target wants NAME=MIN, got " + v);
-        targets[v.substr(0, eq)] = std::stod(v.substr(eq + 1));
+        if (eq == std::string::npos)
+          throw std::invalid_argument("--target wants NAME=MIN, got " + v);
+        const std::string min = v.substr(eq + 1);
+        char* end = nullptr;
+        const double value = std::strtod(min.c_str(), &end);
+        if (min.empty() || *end != '\0' || !(value >= -1.0 && value <= 1.0))
+          throw std::invalid_argument("--target " + v +
+                                      ": the minimum mean cosine must be a number in [-1, 1]");
+        targets[v.substr(0, eq)] = value;
       }
     } else {
       pos.push_back(a);
@@ -180,7 +196,8 @@ int run(int argc, char** argv) {
   for (std::size_t c = 3; c < pos.size(); ++c) {
     Row r;
     const auto eq = pos[c].find('=');
-    if (eq == std::string::npos) throw std::invalid_argument("expected NAME=CONFIG.yaml, got " + pos[c]);
+    if (eq == std::string::npos)
+      throw std::invalid_argument("expected NAME=CONFIG.yaml, got " + pos[c]);
     r.name = pos[c].substr(0, eq);
     r.config = pos[c].substr(eq + 1);
     std::cerr << "[" << r.name << "] " << r.config << "\n";
@@ -211,32 +228,34 @@ int run(int argc, char** argv) {
     r.bytes_before = q.parameter_bytes_before();
     r.bytes_after = q.parameter_bytes_after();
     const torch::Tensor final_out = run_all(final_model, evals);
-    r.final_mean_cos = torch::nn::functional::cosine_similarity(
-                           final_out, reference,
-                           torch::nn::functional::CosineSimilarityFuncOptions().dim(1))
-                           .mean()
-                           .item<double>();
+    r.final_mean_cos =
+        torch::nn::functional::cosine_similarity(
+            final_out, reference, torch::nn::functional::CosineSimilarityFuncOptions().dim(1))
+            .mean()
+            .item<double>();
     r.final_ms = latency_ms(final_model, evals, repeats);
     r.float_ms = float_ms;
-    std::cerr << "  mean cos " << fixed(r.mean_cos, 4) << " (finalized " << fixed(r.final_mean_cos, 4)
-              << "), worst " << fixed(r.worst_cos, 4) << ", " << r.bytes_before << " -> "
-              << r.bytes_after << " bytes\n";
+    std::cerr << "  mean cos " << fixed(r.mean_cos, 4) << " (finalized "
+              << fixed(r.final_mean_cos, 4) << "), worst " << fixed(r.worst_cos, 4) << ", "
+              << r.bytes_before << " -> " << r.bytes_after << " bytes\n";
     rows.push_back(r);
   }
 
   const std::string header = "Sentence embeddings of " + std::to_string(count_rows(evals)) +
                              " evaluation sentences, against the float model (calibration: " +
-                             std::to_string(count_rows(calib)) + " other sentences; latency: " +
-                             "median ms per batch of " +
+                             std::to_string(count_rows(calib)) +
+                             " other sentences; latency: " + "median ms per batch of " +
                              std::to_string(evals.front().front().toTensor().size(0)) + ").\n\n";
   const std::string table = markdown(rows, header);
   std::cout << table;
   if (!md_path.empty()) std::ofstream(md_path) << table;
-  if (!json_path.empty()) std::ofstream(json_path) << json(rows, count_rows(evals), count_rows(calib));
+  if (!json_path.empty())
+    std::ofstream(json_path) << json(rows, count_rows(evals), count_rows(calib));
 
   int missed = 0;
   for (const auto& [name, min] : targets) {
-    const auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.name == name; });
+    const auto it =
+        std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.name == name; });
     if (it == rows.end()) throw std::invalid_argument("--target names no config: " + name);
     const bool ok = it->mean_cos >= min;
     std::cout << "target " << name << ": mean cosine " << fixed(it->mean_cos, 4)
