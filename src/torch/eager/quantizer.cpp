@@ -24,6 +24,7 @@
 #include "coreai_opt/torch/nn.h"
 #include "coreai_opt/warnings.h"
 #include "torch/eager/eager_internal.h"
+#include "torch/module_info_json.h"
 
 namespace coreai_opt {
 namespace quantization {
@@ -1212,30 +1213,6 @@ ModuleInfo build_module_info(const std::string& path,
   return info;
 }
 
-nlohmann::ordered_json module_json(const ModuleInfo& m) {
-  nlohmann::ordered_json j;
-  j["module_name"] = m.module_name;
-  j["module_type"] = m.module_type;
-  j["input_ops"] = m.input_ops;
-  j["output_ops"] = m.output_ops;
-  j["ops"] = nlohmann::ordered_json::array();
-  for (const auto& op : m.ops) {
-    nlohmann::ordered_json o;
-    o["op_name"] = op.op_name;
-    o["op_type"] = op.op_type ? nlohmann::ordered_json(*op.op_type) : nlohmann::ordered_json();
-    o["module_stack"] = nlohmann::ordered_json::array();
-    for (const auto& c : op.module_stack) {
-      o["module_stack"].push_back({{"module_name", c.module_name}, {"module_type", c.module_type}});
-    }
-    o["inputs"] = op.inputs;
-    o["outputs"] = op.outputs;
-    j["ops"].push_back(std::move(o));
-  }
-  j["child_modules"] = nlohmann::ordered_json::array();
-  for (const auto& c : m.child_modules) j["child_modules"].push_back(module_json(c));
-  return j;
-}
-
 void format_module(const ModuleInfo& m, const std::string& prefix, std::ostringstream& os) {
   const std::size_t n = m.child_modules.size() + m.ops.size();
   std::size_t k = 0;
@@ -1361,7 +1338,7 @@ std::string EagerModelInspector::format_summary() const {
 std::string EagerModelInspector::to_json(int indent) const {
   nlohmann::ordered_json j;
   j["execution_mode"] = "eager";
-  j["root"] = module_json(root_);
+  j["root"] = inspector_detail::module_info_json(root_);
   return j.dump(indent);
 }
 

@@ -10,6 +10,7 @@
 #include "coreai_opt/errors.h"
 #include "torch/jit/graph.h"
 #include "torch/jit/patterns.h"
+#include "torch/module_info_json.h"
 
 namespace coreai_opt {
 namespace quantization {
@@ -48,7 +49,11 @@ nlohmann::ordered_json op_json(const OpInfo& op) {
   return j;
 }
 
-nlohmann::ordered_json module_json(const ModuleInfo& m) {
+}  // namespace
+
+namespace inspector_detail {
+
+nlohmann::ordered_json module_info_json(const ModuleInfo& m) {
   nlohmann::ordered_json j;
   j["module_name"] = m.module_name;
   j["module_type"] = m.module_type;
@@ -57,11 +62,11 @@ nlohmann::ordered_json module_json(const ModuleInfo& m) {
   j["ops"] = nlohmann::ordered_json::array();
   for (const auto& op : m.ops) j["ops"].push_back(op_json(op));
   j["child_modules"] = nlohmann::ordered_json::array();
-  for (const auto& c : m.child_modules) j["child_modules"].push_back(module_json(c));
+  for (const auto& c : m.child_modules) j["child_modules"].push_back(module_info_json(c));
   return j;
 }
 
-}  // namespace
+}  // namespace inspector_detail
 
 const ModuleInfo& ModuleInfo::get_submodule(const std::string& name) const {
   std::vector<const ModuleInfo*> all;
@@ -264,7 +269,7 @@ std::string ModelInspector::format_summary(bool colorize) const {
 std::string ModelInspector::to_json(int indent) const {
   nlohmann::ordered_json j;
   j["execution_mode"] = "graph";
-  j["root"] = module_json(root_);
+  j["root"] = inspector_detail::module_info_json(root_);
   return j.dump(indent);
 }
 
