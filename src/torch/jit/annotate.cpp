@@ -530,6 +530,28 @@ class Annotator {
   // overwrite the annotation of the boundary node's side of an edge only (a
   // later module config overwriting an earlier one), and the fake-quants follow
   // from torchao's rules for such an annotation (resolve_module_specs).
+  // The request of module `m`'s boundary input or output `idx`, with its plan
+  // point added; `found` is the config entry (nullopt: the key says null).
+  template <class Module>
+  ModuleRequest module_request(const Module& m, const std::string& rule, PointKind kind,
+                               std::int64_t idx, const std::optional<QuantizationSpec>& found,
+                               const Value* value) {
+    const bool input = kind == PointKind::kModuleInput;
+    GraphPlanPoint p;
+    p.kind = kind;
+    p.module = m.name;
+    p.module_type = m.type;
+    p.tensor = std::to_string(idx);
+    p.rule = rule + (input ? " > module_input_spec" : " > module_output_spec");
+    ModuleRequest r;
+    if (found.has_value() && is_float(value).value_or(true)) r.spec = *found;
+    r.point = add_point(p, std::nullopt);
+    r.base = m.name + (input ? "_module_input_" : "_module_output_") + std::to_string(idx);
+    r.what = (input ? "input " : "output ") + std::to_string(idx) + " of module " + m.name;
+    r.module = m.name;
+    return r;
+  }
+
   void annotate_module_specs() {
     std::map<UseKey, ModuleRequest> inputs;
     std::vector<UseKey> input_order;
@@ -563,21 +585,10 @@ class Annotator {
             const std::int64_t idx = k++;
             const auto* found = lookup(m.config->module_input_spec, TensorKey(idx));
             if (found == nullptr) continue;
-            GraphPlanPoint p;
-            p.kind = PointKind::kModuleInput;
-            p.module = m.name;
-            p.module_type = m.type;
-            p.tensor = std::to_string(idx);
-            p.rule = rule + " > module_input_spec";
             const UseKey use = use_of(op, in);
             ann_.use_value[use] = in.value;
-            ModuleRequest r;
-            if (found->has_value() && is_float(in.value).value_or(true)) r.spec = **found;
-            r.point = add_point(p, std::nullopt);
-            r.base = m.name + "_module_input_" + std::to_string(idx);
-            r.what = "input " + std::to_string(idx) + " of module " + m.name;
-            r.module = m.name;
-            request(inputs, input_order, use, std::move(r));
+            request(inputs, input_order, use,
+                    module_request(m, rule, PointKind::kModuleInput, idx, *found, in.value));
           }
         }
         // Boundary outputs: module ops with a user outside.
@@ -596,19 +607,8 @@ class Annotator {
           const std::int64_t idx = k++;
           const auto* found = lookup(m.config->module_output_spec, TensorKey(idx));
           if (found == nullptr) continue;
-          GraphPlanPoint p;
-          p.kind = PointKind::kModuleOutput;
-          p.module = m.name;
-          p.module_type = m.type;
-          p.tensor = std::to_string(idx);
-          p.rule = rule + " > module_output_spec";
-          ModuleRequest r;
-          if (found->has_value() && is_float(out).value_or(true)) r.spec = **found;
-          r.point = add_point(p, std::nullopt);
-          r.base = m.name + "_module_output_" + std::to_string(idx);
-          r.what = "output " + std::to_string(idx) + " of module " + m.name;
-          r.module = m.name;
-          request(outputs, output_order, out, std::move(r));
+          request(outputs, output_order, out,
+                  module_request(m, rule, PointKind::kModuleOutput, idx, *found, out));
         }
       }
     }
