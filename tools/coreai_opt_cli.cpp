@@ -119,9 +119,9 @@ using coreai_opt::InvalidArgumentError;
 using coreai_opt::quantization::JitQuantizer;
 
 using coreai_opt::io::Batch;
+using coreai_opt::io::error_summary;
 using coreai_opt::io::load_batches;
 using coreai_opt::io::load_module;
-std::string first_line(const std::exception& e) { return coreai_opt::io::error_summary(e); }
 
 // Example inputs of `plan --inputs`: exactly one batch.
 std::vector<c10::IValue> load_inputs(const std::string& path) {
@@ -460,7 +460,7 @@ int cmd_quantize(const std::vector<std::string>& args) {
     throw;
   } catch (const std::exception& e) {
     throw InvalidArgumentError((batches.empty() ? "prepare: " : "calibration batch 0: ") +
-                               first_line(e));
+                               error_summary(e));
   }
   const double t_prepare = seconds_since(t0);
 
@@ -475,7 +475,8 @@ int cmd_quantize(const std::vector<std::string>& args) {
       } catch (const coreai_opt::Error&) {
         throw;
       } catch (const std::exception& e) {
-        throw InvalidArgumentError("calibration batch " + std::to_string(k) + ": " + first_line(e));
+        throw InvalidArgumentError("calibration batch " + std::to_string(k) + ": " +
+                                   error_summary(e));
       }
       progress.update(k + 1);
     }
@@ -491,7 +492,7 @@ int cmd_quantize(const std::vector<std::string>& args) {
     } catch (const coreai_opt::Error&) {
       throw;
     } catch (const std::exception& e) {
-      throw InvalidArgumentError("finalize: " + first_line(e));
+      throw InvalidArgumentError("finalize: " + error_summary(e));
     }
     t_finalize = seconds_since(t0);
   }
@@ -502,7 +503,7 @@ int cmd_quantize(const std::vector<std::string>& args) {
   } catch (const coreai_opt::Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw InvalidArgumentError("cannot write '" + output + "': " + first_line(e));
+    throw InvalidArgumentError("cannot write '" + output + "': " + error_summary(e));
   }
   const double t_save = seconds_since(t0);
 
@@ -672,7 +673,7 @@ int main(int argc, char** argv) {
         std::cerr << "coreai-opt " << c.name << ": error: " << e.what() << "\n";
         return 1;
       } catch (const std::exception& e) {  // LibTorch errors: the message, not the backtrace
-        std::cerr << "coreai-opt " << c.name << ": error: " << first_line(e) << "\n";
+        std::cerr << "coreai-opt " << c.name << ": error: " << error_summary(e) << "\n";
         return 1;
       }
 #else
