@@ -9,6 +9,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "coreai_opt/kernels/cuda.h"
 
@@ -54,25 +56,85 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
 template <>
 __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
 
-/// The N = kVecOf<T> elements of x at i0 as floats: one 16-byte load (x + i0 aligned).
-template <typename T, int N>
-__device__ __forceinline__ void load_vec(const T* x, std::int64_t i0, float (&v)[N]) {
-  static_assert(N * sizeof(T) == 16, "one 16-byte access");
-  const uint4 raw = __ldg(reinterpret_cast<const uint4*>(x + i0));
-  const T* e = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-  for (int j = 0; j < N; ++j) v[j] = to_float<T>(e[j]);
+/// The 32 bits of a pair of 16-bit values (element 0 in the low half).
+template <typename V2>
+__device__ __forceinline__ unsigned pair_bits(const V2& v) {
+  static_assert(sizeof(V2) == 4, "two 16-bit values");
+  unsigned u;
+  memcpy(&u, &v, sizeof u);
+  return u;
 }
 
-/// Stores N = kVecOf<T> results (rounded to T) at y + i0 with one 16-byte store.
+/// kVecOf<T> elements of T as loaded (16 bytes), converted to float only where they are
+/// used, so that a thread keeps its loads in flight in 4 registers per group whatever T.
+template <typename T>
+struct Raw {
+  unsigned w[4];
+};
+
+/// The elements of a Raw<T> as floats. A bfloat16 is the high half of its float, so its
+/// conversion is a shift or a mask.
+template <typename T, int N>
+__device__ __forceinline__ void unpack(const Raw<T>& r, float (&v)[N]) {
+  static_assert(N * sizeof(T) == 16, "one 16-byte group");
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    if constexpr (N == 4) {
+      v[j] = __uint_as_float(r.w[j]);
+    } else if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+      v[2 * j] = __uint_as_float(r.w[j] << 16);
+      v[2 * j + 1] = __uint_as_float(r.w[j] & 0xFFFF0000u);
+    } else {
+      v[2 * j] = to_float<T>(__ushort_as_half(static_cast<unsigned short>(r.w[j] & 0xFFFFu)));
+      v[2 * j + 1] = to_float<T>(__ushort_as_half(static_cast<unsigned short>(r.w[j] >> 16)));
+    }
+  }
+}
+
+/// The n <= kVecOf<T> elements of x from i0 (one 16-byte load when `full`; elements past n
+/// read as +0).
+template <typename T>
+__device__ __forceinline__ void load_raw(const T* x, std::int64_t i0, bool full, int n,
+                                         Raw<T>& r) {
+  if (full) {
+    const uint4 u = __ldg(reinterpret_cast<const uint4*>(x + i0));
+    r.w[0] = u.x, r.w[1] = u.y, r.w[2] = u.z, r.w[3] = u.w;
+    return;
+  }
+  constexpr int N = kVecOf<T>;
+  const auto* e = reinterpret_cast<const std::uint16_t*>(x + i0);
+#pragma unroll
+  for (int j = 0; j < 4; ++j) r.w[j] = 0;
+#pragma unroll
+  for (int j = 0; j < N; ++j) {
+    if (j < n) {
+      if constexpr (N == 4) {
+        r.w[j] = __float_as_uint(reinterpret_cast<const float*>(x + i0)[j]);
+      } else {
+        r.w[j / 2] |= static_cast<unsigned>(e[j]) << (16 * (j % 2));
+      }
+    }
+  }
+}
+
+/// Stores N = kVecOf<T> results (rounded to T) at y + i0 with one 16-byte store; 16-bit
+/// values are rounded in pairs (one conversion instruction per pair, the same rounding as
+/// from_float).
 template <typename T, int N>
 __device__ __forceinline__ void store_vec(T* y, std::int64_t i0, const float (&v)[N]) {
   static_assert(N * sizeof(T) == 16, "one 16-byte access");
-  uint4 raw;
-  T* e = reinterpret_cast<T*>(&raw);
+  unsigned w[4];
 #pragma unroll
-  for (int j = 0; j < N; ++j) e[j] = from_float<T>(v[j]);
-  *reinterpret_cast<uint4*>(y + i0) = raw;
+  for (int j = 0; j < 4; ++j) {
+    if constexpr (N == 4) {
+      w[j] = __float_as_uint(v[j]);
+    } else if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+      w[j] = pair_bits(__floats2bfloat162_rn(v[2 * j], v[2 * j + 1]));
+    } else {
+      w[j] = pair_bits(__floats2half2_rn(v[2 * j], v[2 * j + 1]));
+    }
+  }
+  *reinterpret_cast<uint4*>(y + i0) = make_uint4(w[0], w[1], w[2], w[3]);
 }
 
 /// N (4 or 8) bytes as one access at p + i0 (aligned to N).
@@ -88,23 +150,6 @@ __device__ __forceinline__ void store_bytes_vec(std::uint8_t* p, std::int64_t i0
   } else {
     *reinterpret_cast<uint2*>(p + i0) = make_uint2(w[0], w[1]);
   }
-}
-
-template <int N>
-__device__ __forceinline__ void load_bytes_vec(const std::uint8_t* p, std::int64_t i0,
-                                               std::uint8_t (&b)[N]) {
-  static_assert(N == 4 || N == 8, "4 or 8 bytes");
-  unsigned w[2];
-  if constexpr (N == 4) {
-    w[0] = __ldg(reinterpret_cast<const unsigned*>(p + i0));
-    w[1] = 0;
-  } else {
-    const uint2 u = __ldg(reinterpret_cast<const uint2*>(p + i0));
-    w[0] = u.x;
-    w[1] = u.y;
-  }
-#pragma unroll
-  for (int j = 0; j < N; ++j) b[j] = static_cast<std::uint8_t>(w[j / 4] >> (8 * (j % 4)));
 }
 
 // ------------------------------------------------------------- division by constants
@@ -242,23 +287,6 @@ struct DeviceLayout {
       ++c.p;
     }
   }
-
-  /// The parameter index of each of the n <= N elements from i0 (unused entries repeat).
-  template <int N>
-  __device__ __forceinline__ void indices(std::int64_t i0, int n, std::int64_t (&p)[N]) const {
-    if (uniform) {
-      const std::int64_t q = index(i0);
-#pragma unroll
-      for (int j = 0; j < N; ++j) p[j] = q;
-      return;
-    }
-    ParamCursor c = at(i0);
-#pragma unroll
-    for (int j = 0; j < N; ++j) {
-      p[j] = c.p;
-      if (j + 1 < n) next(c);
-    }
-  }
 };
 
 // ------------------------------------------------------------------------- launching
@@ -291,12 +319,9 @@ namespace coreai_opt::kernels::cuda::detail {
 template <typename T, int N>
 __device__ __forceinline__ void load_x(const T* x, std::int64_t i0, bool full, int n,
                                        float (&v)[N]) {
-  if (full) {
-    load_vec(x, i0, v);
-    return;
-  }
-#pragma unroll
-  for (int j = 0; j < N; ++j) v[j] = j < n ? to_float<T>(x[i0 + j]) : 0.0f;
+  Raw<T> r;
+  load_raw(x, i0, full, n, r);
+  unpack(r, v);
 }
 
 /// Stores the n <= N results from i0 (one 16-byte store when `full`).
@@ -327,18 +352,6 @@ __device__ __forceinline__ void store_bytes(std::uint8_t* out, std::int64_t i0, 
   }
 }
 
-/// Loads n <= N bytes from i0 (one N-byte load when `full`).
-template <int N>
-__device__ __forceinline__ void load_bytes(const std::uint8_t* in, std::int64_t i0, bool full,
-                                           int n, std::uint8_t (&b)[N]) {
-  if (full) {
-    load_bytes_vec(in, i0, b);
-    return;
-  }
-#pragma unroll
-  for (int j = 0; j < N; ++j) b[j] = j < n ? in[i0 + j] : std::uint8_t{0};
-}
-
 /// Stores the 4-bit codes of n <= N elements from i0 (even) two per byte, element 2i in the
 /// low nibble, an odd tail with a zero high nibble (one N/2-byte store when `full`).
 template <int N>
@@ -364,36 +377,72 @@ __device__ __forceinline__ void store_nibbles(std::uint8_t* packed, std::int64_t
   }
 }
 
-/// Loads the 4-bit codes of n <= N elements from i0 (even), unsigned in [0, 15].
-template <int N>
-__device__ __forceinline__ void load_nibbles(const std::uint8_t* packed, std::int64_t i0,
-                                             bool full, int n, std::uint8_t (&c)[N]) {
-  if (full) {
-    unsigned w;
-    if constexpr (N == 4) {
-      w = __ldg(reinterpret_cast<const unsigned short*>(packed + i0 / 2));
-    } else {
-      w = __ldg(reinterpret_cast<const unsigned*>(packed + i0 / 2));
-    }
-#pragma unroll
-    for (int j = 0; j < N; ++j) c[j] = static_cast<std::uint8_t>((w >> (4 * j)) & 0xFu);
-    return;
-  }
-#pragma unroll
-  for (int j = 0; j < N; ++j) {
-    const std::uint8_t b = j < n ? packed[(i0 + j) / 2] : std::uint8_t{0};
-    c[j] = static_cast<std::uint8_t>((j % 2 == 0 ? b : b >> 4) & 0xF);
-  }
-}
+/// The codes of a group of N elements as loaded, kBits (8 or 4) each, element j at bit
+/// kBits * j (the storage order of both layouts). Kept packed in 1-2 registers and unpacked
+/// where used.
+template <int kBits, int N>
+struct PackedCodes {
+  static constexpr int kBytes = N * kBits / 8;  ///< 2, 4 or 8
+  unsigned w[kBytes > 4 ? 2 : 1];
 
-/// A thread's loaded inputs: N floats (from x) or N code bytes / nibbles.
-template <int N>
-struct Floats {
-  float v[N];
+  __device__ __forceinline__ std::uint8_t operator[](int j) const {
+    return static_cast<std::uint8_t>((w[(j * kBits) / 32] >> ((j * kBits) % 32)) &
+                                     ((1u << kBits) - 1u));
+  }
+
+  /// Loads the codes of the n <= N elements from element i0 of p (i0 even for 4-bit codes;
+  /// one kBytes access when `full`, codes past n read as 0).
+  __device__ __forceinline__ void load(const std::uint8_t* p, std::int64_t i0, bool full,
+                                       int n) {
+    const std::uint8_t* b = p + i0 * kBits / 8;
+    if (full) {
+      if constexpr (kBytes == 2) {
+        w[0] = __ldg(reinterpret_cast<const unsigned short*>(b));
+      } else if constexpr (kBytes == 4) {
+        w[0] = __ldg(reinterpret_cast<const unsigned*>(b));
+      } else {
+        const uint2 u = __ldg(reinterpret_cast<const uint2*>(b));
+        w[0] = u.x;
+        w[1] = u.y;
+      }
+      return;
+    }
+    // Bytes that hold at least one of the n elements; a 4-bit odd tail's high nibble is 0.
+    const int nb = (n * kBits + 7) / 8;
+#pragma unroll
+    for (int k = 0; k < (kBytes > 4 ? 2 : 1); ++k) w[k] = 0;
+#pragma unroll
+    for (int k = 0; k < kBytes; ++k) {
+      if (k < nb) w[k / 4] |= static_cast<unsigned>(b[k]) << (8 * (k % 4));
+    }
+  }
 };
-template <int N>
-struct Bytes {
-  std::uint8_t v[N];
+
+/// Codes stored one per byte.
+struct ByteCodes {
+  static constexpr int kBits = 8;
+  template <int N>
+  using Group = PackedCodes<8, N>;
+  /// Alignment of the code pointer for the vector path with groups of N elements.
+  static constexpr std::uintptr_t alignment(int n) { return static_cast<std::uintptr_t>(n); }
+  template <int N>
+  __device__ __forceinline__ static void store(std::uint8_t* p, std::int64_t i0, bool full,
+                                               int n, const std::uint8_t (&c)[N]) {
+    store_bytes(p, i0, full, n, c);
+  }
+};
+
+/// 4-bit codes stored two per byte, element 2i in the low nibble.
+struct NibbleCodes {
+  static constexpr int kBits = 4;
+  template <int N>
+  using Group = PackedCodes<4, N>;
+  static constexpr std::uintptr_t alignment(int n) { return static_cast<std::uintptr_t>(n / 2); }
+  template <int N>
+  __device__ __forceinline__ static void store(std::uint8_t* p, std::int64_t i0, bool full,
+                                               int n, const std::uint8_t (&c)[N]) {
+    store_nibbles(p, i0, full, n, c);
+  }
 };
 
 /// Vectors per thread in map_kernel: their loads are all issued before the first is used,
@@ -405,19 +454,65 @@ inline constexpr int kUnroll = 4;
 template <int N>
 inline constexpr std::int64_t kTile = static_cast<std::int64_t>(kThreads) * N * kUnroll;
 
+/// How map_kernel finds the parameters of a group of N elements, fixed at compile time so
+/// that the common cases carry no code (and no registers) for the general mapping:
+///   kOne   one parameter for the whole tensor, loaded once per thread;
+///   kSame  the N elements of an aligned group share one parameter (run_length % N == 0);
+///   kAny   any layout: one parameter per element, advanced by a cursor.
+/// kOne and kSame are launched only when every pointer is aligned for the vector path.
+enum class Walk { kOne, kSame, kAny };
+
+/// The parameters of the n <= N elements from i0 under walk W.
+template <Walk W, class Op, int N>
+__device__ __forceinline__ void group_params(const Op& op, const DeviceLayout& layout,
+                                             std::int64_t i0, int n,
+                                             typename Op::Param (&prm)[N]) {
+  if (W == Walk::kOne || W == Walk::kSame || layout.uniform) {
+    const typename Op::Param p0 = op.param(W == Walk::kOne ? 0 : layout.index(i0));
+#pragma unroll
+    for (int j = 0; j < N; ++j) prm[j] = p0;
+    return;
+  }
+  ParamCursor c = layout.at(i0);
+#pragma unroll
+  for (int j = 0; j < N; ++j) {
+    prm[j] = op.param(c.p);
+    if (j + 1 < n) layout.next(c);
+  }
+}
+
 /// Each thread handles kUnroll groups of Op::kN (= kVecOf<T>) consecutive elements, the
-/// groups kThreads * kN apart so that every warp access is contiguous. op.load(i0, full, n,
-/// in) loads a group, op(i0, full, n, p, in) does the math and the stores of elements
-/// [i0, i0 + n) with their parameter indices p. `vec` says that every pointer of the op is
-/// aligned for the vector path; `full` is vec for every group but a partial last one.
-template <class Op>
+/// groups kThreads * kN apart so that every warp access is contiguous. An op provides
+///   Input                         what a group loads (Raw<T> or PackedCodes),
+///   load(i0, full, n, in)         loads the group of elements [i0, i0 + n),
+///   Param, param(p)               the values of parameter p (a scale, a zero point, ...),
+///   op(i0, full, n, prm, in)      the math and the stores of the group, prm[j] being the
+///                                 parameter of element i0 + j.
+/// `vec` says that every pointer of the op is aligned for the vector path; `full` is vec for
+/// every group but a partial last one. Threads whose groups are all in range take a path
+/// with the vector accesses fixed at compile time; only the last block takes the other.
+template <class Op, Walk W>
 __global__ void __launch_bounds__(kThreads)
     map_kernel(Op op, DeviceLayout layout, std::int64_t numel, bool vec) {
   constexpr int N = Op::kN;
+  using Param = typename Op::Param;
   constexpr std::int64_t kStride = static_cast<std::int64_t>(kThreads) * N;
   const std::int64_t base =
       static_cast<std::int64_t>(blockIdx.x) * kTile<N> + static_cast<std::int64_t>(threadIdx.x) * N;
   typename Op::Input in[kUnroll];
+  if (W != Walk::kAny && base + (kUnroll - 1) * kStride + N <= numel) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) op.load(base + u * kStride, true, N, in[u]);
+    Param prm[N];
+    if (W == Walk::kOne) group_params<W>(op, layout, 0, N, prm);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const std::int64_t i0 = base + u * kStride;
+      if (W == Walk::kSame) group_params<W>(op, layout, i0, N, prm);
+      op(i0, true, N, prm, in[u]);
+    }
+    return;
+  }
 #pragma unroll
   for (int u = 0; u < kUnroll; ++u) {
     const std::int64_t i0 = base + u * kStride;
@@ -431,20 +526,27 @@ __global__ void __launch_bounds__(kThreads)
     const std::int64_t i0 = base + u * kStride;
     if (i0 < numel) {
       const int n = numel - i0 < N ? static_cast<int>(numel - i0) : N;
-      std::int64_t p[N];
-      layout.indices(i0, n, p);
-      op(i0, vec && n == N, n, p, in[u]);
+      Param prm[N];
+      group_params<W>(op, layout, i0, n, prm);
+      op(i0, vec && n == N, n, prm, in[u]);
     }
   }
 }
 
-/// Launches map_kernel over a layout's elements; nothing to do for an empty tensor.
+/// Launches map_kernel over a layout's elements with the cheapest walk that fits; nothing
+/// to do for an empty tensor.
 template <class Op>
 CudaError launch_map(const Op& op, const ParamLayout& layout, bool vec, CudaStream stream) {
   if (layout.numel <= 0) return 0;
-  const std::int64_t blocks = (layout.numel + kTile<Op::kN> - 1) / kTile<Op::kN>;
-  map_kernel<Op><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-      op, DeviceLayout(layout, Op::kN), layout.numel, vec);
+  const DeviceLayout dl(layout, Op::kN);
+  const auto grid = static_cast<unsigned>((layout.numel + kTile<Op::kN> - 1) / kTile<Op::kN>);
+  if (vec && dl.kind == 0) {
+    map_kernel<Op, Walk::kOne><<<grid, kThreads, 0, stream>>>(op, dl, layout.numel, true);
+  } else if (vec && dl.uniform) {
+    map_kernel<Op, Walk::kSame><<<grid, kThreads, 0, stream>>>(op, dl, layout.numel, true);
+  } else {
+    map_kernel<Op, Walk::kAny><<<grid, kThreads, 0, stream>>>(op, dl, layout.numel, vec);
+  }
   return launch_status();
 }
 

@@ -15,6 +15,11 @@ constexpr int kFp4Emax = 2;  // e8m0_element_emax(kFloat4E2M1FNx2)
 /// 32 / N lanes share a block and exchange their partial amax with log2(32 / N) shuffles;
 /// the first lane of a block writes its scale code. numel is a multiple of 32, so the lanes
 /// of a block are valid or invalid together; invalid lanes still take part in the shuffles.
+///
+/// The amax is the largest |x| as bits: for non-NaN values the order of the bits of |x| is
+/// the order of the values, and any NaN is above +inf, so a block with a NaN or an infinity
+/// gets the code 0xFF from e8m0_code exactly as with fmax over the values plus a NaN flag
+/// (the reference's rule), with one integer max per element and one shuffle per step.
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     mxfp4_quantize32_kernel(const T* x, std::uint8_t* packed, std::uint8_t* scale_codes,
@@ -23,43 +28,43 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kLanes = kMxBlock / N;
   constexpr std::int64_t kStride = static_cast<std::int64_t>(kThreads) * N;
   constexpr unsigned kAll = 0xFFFFFFFFu;
-  // As map_kernel: kUnroll groups per thread, all loads issued first.
+  // As map_kernel: kUnroll groups per thread, all loads issued first; threads whose groups
+  // are all in range (every block but the last) take the vector path fixed at compile time.
   const std::int64_t base =
       static_cast<std::int64_t>(blockIdx.x) * kTile<N> + static_cast<std::int64_t>(threadIdx.x) * N;
-  float v[kUnroll][N];
+  const bool whole = vec && base + (kUnroll - 1) * kStride + N <= numel;
+  Raw<T> raw[kUnroll];
 #pragma unroll
   for (int u = 0; u < kUnroll; ++u) {
     const std::int64_t i0 = base + u * kStride;
-    if (i0 < numel) {
-      load_x(x, i0, vec, N, v[u]);
+    if (whole) {
+      load_raw(x, i0, true, N, raw[u]);
+    } else if (i0 < numel) {
+      load_raw(x, i0, vec, N, raw[u]);
     } else {
 #pragma unroll
-      for (int j = 0; j < N; ++j) v[u][j] = 0.0f;
+      for (int j = 0; j < 4; ++j) raw[u].w[j] = 0;
     }
   }
 #pragma unroll
   for (int u = 0; u < kUnroll; ++u) {
     const std::int64_t i0 = base + u * kStride;
-    float amax = 0.0f;
-    bool nan = false;
+    float v[N];
+    unpack(raw[u], v);
+    unsigned amax_bits = 0;
 #pragma unroll
-    for (int j = 0; j < N; ++j) {
-      nan = nan || isnan(v[u][j]);
-      amax = fmaxf(amax, fabsf(v[u][j]));  // fmaxf ignores NaN, as std::fmax in the reference
-    }
-    int any_nan = nan ? 1 : 0;
+    for (int j = 0; j < N; ++j) amax_bits = max(amax_bits, float_bits(v[j]) & 0x7FFFFFFFu);
 #pragma unroll
     for (int off = 1; off < kLanes; off <<= 1) {
-      amax = fmaxf(amax, __shfl_xor_sync(kAll, amax, off));
-      any_nan |= __shfl_xor_sync(kAll, any_nan, off);
+      amax_bits = max(amax_bits, __shfl_xor_sync(kAll, amax_bits, off));
     }
-    if (i0 < numel) {
-      const std::uint8_t code = any_nan != 0 ? std::uint8_t{0xFF} : e8m0_code(amax, kFp4Emax);
+    if (whole || i0 < numel) {
+      const std::uint8_t code = e8m0_code(bits_float(amax_bits), kFp4Emax);
       const float inv = e8m0_reciprocal(code);  // x * inv == x / scale exactly (minifloat.cuh)
       std::uint8_t c[N];
 #pragma unroll
-      for (int j = 0; j < N; ++j) c[j] = encode<E2M1>(__fmul_rn(v[u][j], inv));
-      store_nibbles(packed, i0, vec, N, c);
+      for (int j = 0; j < N; ++j) c[j] = encode<E2M1>(__fmul_rn(v[j], inv));
+      store_nibbles(packed, i0, whole || vec, N, c);
       if (threadIdx.x % kLanes == 0) scale_codes[i0 / kMxBlock] = code;
     }
   }
@@ -96,33 +101,23 @@ struct MxDequantizeOp {
   const std::uint8_t* packed;
   const std::uint8_t* scale_codes;
   T* y;
-  bool uniform;
 
-  using Input = Bytes<kN>;
+  using Input = PackedCodes<4, kN>;
+  using Param = float;
   __device__ __forceinline__ void load(std::int64_t i0, bool full, int n, Input& in) const {
-    load_nibbles(packed, i0, full, n, in.v);
+    in.load(packed, i0, full, n);
+  }
+  __device__ __forceinline__ Param param(std::int64_t p) const {
+    return e8m0_value(__ldg(scale_codes + p));
   }
   __device__ __forceinline__ void operator()(std::int64_t i0, bool full, int n,
-                                             const std::int64_t (&p)[kN], const Input& in) const {
-    std::uint8_t c[kN];
-#pragma unroll
-    for (int j = 0; j < kN; ++j) c[j] = in.v[j];
-    float s[kN];
-    if (uniform) {
-      const float s0 = e8m0_value(__ldg(scale_codes + p[0]));
-#pragma unroll
-      for (int j = 0; j < kN; ++j) s[j] = s0;
-    } else {
-#pragma unroll
-      for (int j = 0; j < kN; ++j) s[j] = e8m0_value(__ldg(scale_codes + p[j]));
-    }
+                                             const Param (&s)[kN], const Input& in) const {
     float v[kN];
 #pragma unroll
-    for (int j = 0; j < kN; ++j) v[j] = __fmul_rn(soft_decode<E2M1>(c[j]), s[j]);
+    for (int j = 0; j < kN; ++j) v[j] = __fmul_rn(soft_decode<E2M1>(in[j]), s[j]);
     store_y(y, i0, full, n, v);
   }
 };
-
 
 }  // namespace
 }  // namespace detail
@@ -130,42 +125,23 @@ struct MxDequantizeOp {
 using detail::aligned;
 using detail::E2M1;
 
+using Fp4 = detail::MiniLaunch<E2M1, detail::NibbleCodes>;
+
 CudaError fp4_fake_quantize(ElementType t, const void* x, void* y, std::uint8_t* mask,
                             const ParamLayout& layout, const float* scale, CudaStream stream) {
-  if (scale == nullptr) return cudaErrorInvalidValue;
-  return detail::dispatch_type(t, [&](auto tag) {
-    using T = decltype(tag);
-    const bool vec = aligned(x, 16) && aligned(y, 16) && aligned(mask, detail::kVecOf<T>);
-    const detail::MiniFakeQuantOp<T, E2M1> op{static_cast<const T*>(x), static_cast<T*>(y),
-                                              mask, scale, layout.run_length % detail::kVecOf<T> == 0};
-    return detail::launch_map(op, layout, vec, stream);
-  });
+  return Fp4::fake_quantize(t, x, y, mask, layout, scale, stream);
 }
 
 CudaError fp4_quantize_packed(ElementType t, const void* x, std::uint8_t* packed,
                               const ParamLayout& layout, const float* scale,
                               CudaStream stream) {
-  if (scale == nullptr) return cudaErrorInvalidValue;
-  return detail::dispatch_type(t, [&](auto tag) {
-    using T = decltype(tag);
-    const bool vec = aligned(x, 16) && aligned(packed, detail::kVecOf<T> / 2);
-    const detail::MiniQuantizePackedOp<T, E2M1> op{static_cast<const T*>(x), packed, scale,
-                                                   layout.run_length % detail::kVecOf<T> == 0};
-    return detail::launch_map(op, layout, vec, stream);
-  });
+  return Fp4::quantize(t, x, packed, layout, scale, stream);
 }
 
 CudaError fp4_dequantize_packed(ElementType t, const std::uint8_t* packed, void* y,
                                 const ParamLayout& layout, const float* scale,
                                 CudaStream stream) {
-  if (scale == nullptr) return cudaErrorInvalidValue;
-  return detail::dispatch_type(t, [&](auto tag) {
-    using T = decltype(tag);
-    const bool vec = aligned(packed, detail::kVecOf<T> / 2) && aligned(y, 16);
-    const detail::MiniDequantizePackedOp<T, E2M1> op{packed, static_cast<T*>(y), scale,
-                                                     layout.run_length % detail::kVecOf<T> == 0};
-    return detail::launch_map(op, layout, vec, stream);
-  });
+  return Fp4::dequantize(t, packed, y, layout, scale, stream);
 }
 
 CudaError mxfp4_quantize(ElementType t, const void* x, std::uint8_t* packed,
@@ -203,9 +179,8 @@ CudaError mxfp4_dequantize(ElementType t, const std::uint8_t* packed,
   return detail::dispatch_type(t, [&](auto tag) {
     using T = decltype(tag);
     const bool vec = aligned(packed, detail::kVecOf<T> / 2) && aligned(y, 16);
-    const detail::MxDequantizeOp<T> op{packed, scale_codes, static_cast<T*>(y),
-                                       layout.run_length % detail::kVecOf<T> == 0};
-    return detail::launch_map(op, layout, vec, stream);
+    return detail::launch_map(
+        detail::MxDequantizeOp<T>{packed, scale_codes, static_cast<T*>(y)}, layout, vec, stream);
   });
 }
 

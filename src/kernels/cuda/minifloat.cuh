@@ -115,17 +115,25 @@ COREAI_OPT_HD float soft_decode(std::uint32_t code) {
   return bits_float(out | sign);
 }
 
-/// float -> e2m1 code by comparison with the midpoints of the grid 0, 0.5, 1, 1.5, 2, 3, 4, 6
-/// (a tie goes to the even code: 0.25 -> 0, 0.75 -> 1, 1.25 -> 1, 1.75 -> 2, 2.5 -> 2,
-/// 3.5 -> 4, 5 -> 4), saturating at 6, NaN -> +0: soft_encode<E2M1> without branches.
+/// float -> e2m1 code, ties to even, saturating at 6, NaN -> +0: soft_encode<E2M1> without
+/// branches. The grid 0, 0.5, 1, 1.5, 2, 3, 4, 6 has the quantum 0.5 below 2, 1 in [2, 4)
+/// and 2 from 4; |x| in units of its range's quantum (an exact scaling by a power of two)
+/// rounded to nearest even, plus the code of the range's first value, is the code (a tie
+/// lands on the even integer, which is the even code). |x| >= 7 gives 7 after the minimum,
+/// and so do infinities and NaN (the minimum ignores NaN; NaN's code is chosen at the end).
 COREAI_OPT_HD std::uint8_t e2m1_encode(float x) {
-  if (is_nan(x)) return 0;
   const float a = std::fabs(x);
-  const unsigned c = static_cast<unsigned>(a > 0.25f) + static_cast<unsigned>(a >= 0.75f) +
-                     static_cast<unsigned>(a > 1.25f) + static_cast<unsigned>(a >= 1.75f) +
-                     static_cast<unsigned>(a > 2.5f) + static_cast<unsigned>(a >= 3.5f) +
-                     static_cast<unsigned>(a > 5.0f);
-  return static_cast<std::uint8_t>(((float_bits(x) >> 28) & 0x8u) | c);
+  const bool low = a < 2.0f;
+  const bool mid = a < 4.0f;
+  const float unit = low ? 2.0f : (mid ? 1.0f : 0.5f);
+  const float first = low ? 0.0f : (mid ? 2.0f : 4.0f);
+#if defined(__CUDA_ARCH__)
+  const float k = fminf(__fadd_rn(rintf(__fmul_rn(a, unit)), first), 7.0f);
+#else
+  const float k = std::fmin(std::rint(a * unit) + first, 7.0f);
+#endif
+  const unsigned code = ((float_bits(x) >> 28) & 0x8u) | static_cast<unsigned>(k);
+  return is_nan(x) ? std::uint8_t{0} : static_cast<std::uint8_t>(code);
 }
 
 /// float -> code with the specification's bits: the conversion instruction where the
@@ -145,11 +153,44 @@ COREAI_OPT_HD std::uint8_t encode(float x) {
   return soft_encode<F>(x);
 }
 
+/// code -> float: the conversion instruction where the target has one (sm_89+, e4m3fn and
+/// e5m2: fp8 -> float16 is exact, and so is float16 -> float), else soft_decode. NaN codes
+/// give a NaN (its sign is not specified), e5m2 infinity codes give infinities.
+template <class F>
+COREAI_OPT_HD float decode(std::uint32_t code) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890 && !defined(COREAI_OPT_CUDA_SOFT_FP8)
+  if constexpr (F::kNaN) {
+    const __nv_fp8_interpretation_t kind = F::kIeeeSpecials ? __NV_E5M2 : __NV_E4M3;
+    return __half2float(
+        __half(__nv_cvt_fp8_to_halfraw(static_cast<__nv_fp8_storage_t>(code), kind)));
+  }
+#endif
+  return soft_decode<F>(code);
+}
+
 /// decode(encode(x)) for a non-NaN x already clamped to the finite range: the nearest
 /// value of the format (ties to even), as a float.
 template <class F>
 COREAI_OPT_HD float round_trip(float x) {
-  return soft_decode<F>(encode<F>(x));
+  return decode<F>(encode<F>(x));
+}
+
+/// round_trip of two values; on sm_89+ one conversion instruction each way for the pair.
+template <class F>
+COREAI_OPT_HD void round_trip2(float a, float b, float& ra, float& rb) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890 && !defined(COREAI_OPT_CUDA_SOFT_FP8)
+  if constexpr (F::kNaN) {
+    const __nv_fp8_interpretation_t kind = F::kIeeeSpecials ? __NV_E5M2 : __NV_E4M3;
+    const __nv_fp8x2_storage_t c =
+        __nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, kind);
+    const __half2 h(__nv_cvt_fp8x2_to_halfraw2(c, kind));
+    ra = __low2float(h);
+    rb = __high2float(h);
+    return;
+  }
+#endif
+  ra = round_trip<F>(a);
+  rb = round_trip<F>(b);
 }
 
 /// E8M0 code of a block amax (format/e8m0.h, element emax T): 0xFF for NaN or infinity,

@@ -9,20 +9,6 @@
 
 namespace coreai_opt::kernels::cuda::detail {
 
-/// Scales of a thread's N elements (loaded once when they share one).
-template <int N>
-__device__ __forceinline__ void scales_of(const float* scale, const std::int64_t (&p)[N],
-                                          bool uniform, float (&s)[N]) {
-  if (uniform) {
-    const float s0 = __ldg(scale + p[0]);
-#pragma unroll
-    for (int j = 0; j < N; ++j) s[j] = s0;
-    return;
-  }
-#pragma unroll
-  for (int j = 0; j < N; ++j) s[j] = __ldg(scale + p[j]);
-}
-
 template <typename T, class F>
 struct MiniFakeQuantOp {
   static constexpr int kN = kVecOf<T>;
@@ -30,135 +16,130 @@ struct MiniFakeQuantOp {
   T* y;
   std::uint8_t* mask;
   const float* scale;
-  bool uniform;
 
-  using Input = Floats<kN>;
+  using Input = Raw<T>;
+  using Param = float;
   __device__ __forceinline__ void load(std::int64_t i0, bool full, int n, Input& in) const {
-    load_x(x, i0, full, n, in.v);
+    load_raw(x, i0, full, n, in);
   }
+  __device__ __forceinline__ Param param(std::int64_t p) const { return __ldg(scale + p); }
   __device__ __forceinline__ void operator()(std::int64_t i0, bool full, int n,
-                                             const std::int64_t (&p)[kN], const Input& in) const {
+                                             const Param (&s)[kN], const Input& in) const {
     const float max = bits_float(F::kMaxBits);
-    float v[kN], s[kN];
-#pragma unroll
-    for (int j = 0; j < kN; ++j) v[j] = in.v[j];
-    scales_of(scale, p, uniform, s);
+    float v[kN], r[kN], c[kN];
+    unpack(in, v);
     std::uint8_t m[kN];
 #pragma unroll
     for (int j = 0; j < kN; ++j) {
-      const float r = __fdiv_rn(v[j], s[j]);
-      m[j] = (r >= -max && r <= max) ? 1 : 0;
-      const float c = r < -max ? -max : (r > max ? max : r);
-      v[j] = isnan(r) ? r : __fmul_rn(round_trip<F>(c), s[j]);
+      r[j] = __fdiv_rn(v[j], s[j]);
+      m[j] = (r[j] >= -max && r[j] <= max) ? 1 : 0;
+      // The bounds are nonzero, so fminf / fmaxf equal the reference's comparisons (a NaN
+      // gives -max here and is selected away below).
+      c[j] = fminf(fmaxf(r[j], -max), max);
+    }
+#pragma unroll
+    for (int j = 0; j < kN; j += 2) round_trip2<F>(c[j], c[j + 1], c[j], c[j + 1]);
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+      const float d = __fmul_rn(c[j], s[j]);
+      v[j] = isnan(r[j]) ? r[j] : d;
     }
     store_y(y, i0, full, n, v);
     if (mask != nullptr) store_bytes(mask, i0, full, n, m);
   }
 };
 
-/// One code byte per element (fp8).
-template <typename T, class F>
+/// Codes of x, stored by Codes (ByteCodes for fp8, NibbleCodes for fp4).
+template <typename T, class F, class Codes>
 struct MiniQuantizeOp {
   static constexpr int kN = kVecOf<T>;
   const T* x;
   std::uint8_t* codes;
   const float* scale;
-  bool uniform;
 
-  using Input = Floats<kN>;
+  using Input = Raw<T>;
+  using Param = float;
   __device__ __forceinline__ void load(std::int64_t i0, bool full, int n, Input& in) const {
-    load_x(x, i0, full, n, in.v);
+    load_raw(x, i0, full, n, in);
   }
+  __device__ __forceinline__ Param param(std::int64_t p) const { return __ldg(scale + p); }
   __device__ __forceinline__ void operator()(std::int64_t i0, bool full, int n,
-                                             const std::int64_t (&p)[kN], const Input& in) const {
-    float v[kN], s[kN];
-#pragma unroll
-    for (int j = 0; j < kN; ++j) v[j] = in.v[j];
-    scales_of(scale, p, uniform, s);
+                                             const Param (&s)[kN], const Input& in) const {
+    float v[kN];
+    unpack(in, v);
     std::uint8_t c[kN];
-    // A NaN input keeps its sign in the code (sign | 0x7F), as in the reference, where x / s
-    // propagates x's NaN; the GPU's division returns a NaN without it, so encode x itself.
+    // A NaN input keeps its sign in the fp8 code (sign | 0x7F), as in the reference, where
+    // x / s propagates x's NaN; the GPU's division returns a NaN without it, so encode x
+    // itself (e2m1 encodes every NaN as 0 either way).
 #pragma unroll
     for (int j = 0; j < kN; ++j) {
-      c[j] = encode<F>(isnan(v[j]) ? v[j] : __fdiv_rn(v[j], s[j]));
+      const float q = __fdiv_rn(v[j], s[j]);
+      c[j] = encode<F>(isnan(v[j]) ? v[j] : q);
     }
-    store_bytes(codes, i0, full, n, c);
+    Codes::store(codes, i0, full, n, c);
   }
 };
 
-template <typename T, class F>
+/// Values of codes stored by Codes.
+template <typename T, class F, class Codes>
 struct MiniDequantizeOp {
   static constexpr int kN = kVecOf<T>;
   const std::uint8_t* codes;
   T* y;
   const float* scale;
-  bool uniform;
 
-  using Input = Bytes<kN>;
+  using Input = typename Codes::template Group<kN>;
+  using Param = float;
   __device__ __forceinline__ void load(std::int64_t i0, bool full, int n, Input& in) const {
-    load_bytes(codes, i0, full, n, in.v);
+    in.load(codes, i0, full, n);
   }
+  __device__ __forceinline__ Param param(std::int64_t p) const { return __ldg(scale + p); }
   __device__ __forceinline__ void operator()(std::int64_t i0, bool full, int n,
-                                             const std::int64_t (&p)[kN], const Input& in) const {
-    float v[kN], s[kN];
-    std::uint8_t c[kN];
+                                             const Param (&s)[kN], const Input& in) const {
+    float v[kN];
 #pragma unroll
-    for (int j = 0; j < kN; ++j) c[j] = in.v[j];
-    scales_of(scale, p, uniform, s);
-#pragma unroll
-    for (int j = 0; j < kN; ++j) v[j] = __fmul_rn(soft_decode<F>(c[j]), s[j]);
+    for (int j = 0; j < kN; ++j) v[j] = __fmul_rn(decode<F>(in[j]), s[j]);
     store_y(y, i0, full, n, v);
   }
 };
 
-/// 4-bit codes two per byte (fp4).
-template <typename T, class F>
-struct MiniQuantizePackedOp {
-  static constexpr int kN = kVecOf<T>;
-  const T* x;
-  std::uint8_t* packed;
-  const float* scale;
-  bool uniform;
-
-  using Input = Floats<kN>;
-  __device__ __forceinline__ void load(std::int64_t i0, bool full, int n, Input& in) const {
-    load_x(x, i0, full, n, in.v);
+/// The launchers of the three ops for format F, codes stored by Codes.
+template <class F, class Codes>
+struct MiniLaunch {
+  static CudaError fake_quantize(ElementType t, const void* x, void* y, std::uint8_t* mask,
+                                 const ParamLayout& layout, const float* scale,
+                                 CudaStream stream) {
+    if (scale == nullptr) return cudaErrorInvalidValue;
+    return dispatch_type(t, [&](auto tag) {
+      using T = decltype(tag);
+      const bool vec = aligned(x, 16) && aligned(y, 16) && aligned(mask, kVecOf<T>);
+      return launch_map(
+          MiniFakeQuantOp<T, F>{static_cast<const T*>(x), static_cast<T*>(y), mask, scale},
+          layout, vec, stream);
+    });
   }
-  __device__ __forceinline__ void operator()(std::int64_t i0, bool full, int n,
-                                             const std::int64_t (&p)[kN], const Input& in) const {
-    float v[kN], s[kN];
-#pragma unroll
-    for (int j = 0; j < kN; ++j) v[j] = in.v[j];
-    scales_of(scale, p, uniform, s);
-    std::uint8_t c[kN];
-#pragma unroll
-    for (int j = 0; j < kN; ++j) c[j] = encode<F>(__fdiv_rn(v[j], s[j]));
-    store_nibbles(packed, i0, full, n, c);
-  }
-};
 
-template <typename T, class F>
-struct MiniDequantizePackedOp {
-  static constexpr int kN = kVecOf<T>;
-  const std::uint8_t* packed;
-  T* y;
-  const float* scale;
-  bool uniform;
-
-  using Input = Bytes<kN>;
-  __device__ __forceinline__ void load(std::int64_t i0, bool full, int n, Input& in) const {
-    load_nibbles(packed, i0, full, n, in.v);
+  static CudaError quantize(ElementType t, const void* x, std::uint8_t* codes,
+                            const ParamLayout& layout, const float* scale, CudaStream stream) {
+    if (scale == nullptr) return cudaErrorInvalidValue;
+    return dispatch_type(t, [&](auto tag) {
+      using T = decltype(tag);
+      const bool vec = aligned(x, 16) && aligned(codes, Codes::alignment(kVecOf<T>));
+      return launch_map(MiniQuantizeOp<T, F, Codes>{static_cast<const T*>(x), codes, scale},
+                        layout, vec, stream);
+    });
   }
-  __device__ __forceinline__ void operator()(std::int64_t i0, bool full, int n,
-                                             const std::int64_t (&p)[kN], const Input& in) const {
-    float v[kN], s[kN];
-    std::uint8_t c[kN];
-#pragma unroll
-    for (int j = 0; j < kN; ++j) c[j] = in.v[j];
-    scales_of(scale, p, uniform, s);
-#pragma unroll
-    for (int j = 0; j < kN; ++j) v[j] = __fmul_rn(soft_decode<F>(c[j]), s[j]);
-    store_y(y, i0, full, n, v);
+
+  static CudaError dequantize(ElementType t, const std::uint8_t* codes, void* y,
+                              const ParamLayout& layout, const float* scale,
+                              CudaStream stream) {
+    if (scale == nullptr) return cudaErrorInvalidValue;
+    return dispatch_type(t, [&](auto tag) {
+      using T = decltype(tag);
+      const bool vec = aligned(codes, Codes::alignment(kVecOf<T>)) && aligned(y, 16);
+      return launch_map(MiniDequantizeOp<T, F, Codes>{codes, static_cast<T*>(y), scale},
+                        layout, vec, stream);
+    });
   }
 };
 
