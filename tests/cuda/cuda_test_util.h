@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -20,10 +21,15 @@
 
 namespace coreai_opt::kernels::cuda::testing {
 
-/// True when a CUDA device can run the kernels (checked once).
+/// True when a CUDA device can run the kernels (checked once). Under the host emulation
+/// (host_emulation.h) the "device" is the host.
 inline bool have_device() {
+#if defined(COREAI_OPT_CUDA_HOST_EMULATION)
+  return true;
+#else
   static const bool yes = device_count() > 0;
   return yes;
+#endif
 }
 
 /// Skips the current test with a message when no CUDA device is present.
@@ -34,6 +40,16 @@ inline bool have_device() {
                       "here (run scripts/gpu_check.sh on a machine with a GPU)";             \
     }                                                                                         \
   } while (0)
+
+/// Skips the current test under the host emulation, which has no warp shuffles.
+#if defined(COREAI_OPT_CUDA_HOST_EMULATION)
+#define COREAI_OPT_REQUIRE_WARP_SHUFFLES() \
+  GTEST_SKIP() << "warp shuffles are not emulated on the host (the GPU run covers this test)"
+#else
+#define COREAI_OPT_REQUIRE_WARP_SHUFFLES() \
+  do {                                     \
+  } while (0)
+#endif
 
 /// Fails the test (and returns) when a CUDA call did not succeed.
 #define COREAI_OPT_CUDA_OK(expr)                                                       \
@@ -46,12 +62,20 @@ inline bool have_device() {
 class DeviceBuffer {
  public:
   explicit DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
+#if defined(COREAI_OPT_CUDA_HOST_EMULATION)
+    ptr_ = std::malloc(bytes == 0 ? 1 : bytes);
+#else
     if (cudaMalloc(&ptr_, bytes == 0 ? 1 : bytes) != cudaSuccess) ptr_ = nullptr;
+#endif
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   ~DeviceBuffer() {
+#if defined(COREAI_OPT_CUDA_HOST_EMULATION)
+    std::free(ptr_);
+#else
     if (ptr_ != nullptr) cudaFree(ptr_);
+#endif
   }
   bool ok() const { return ptr_ != nullptr; }
   std::uint8_t* bytes() const { return static_cast<std::uint8_t*>(ptr_); }
@@ -62,6 +86,21 @@ class DeviceBuffer {
   std::size_t bytes_ = 0;
 };
 
+#if defined(COREAI_OPT_CUDA_HOST_EMULATION)
+inline int upload(void* dst, const void* src, std::size_t bytes) {
+  if (bytes != 0) std::memcpy(dst, src, bytes);
+  return 0;
+}
+inline int download(void* dst, const void* src, std::size_t bytes) {
+  if (bytes != 0) std::memcpy(dst, src, bytes);
+  return 0;
+}
+inline int fill_bytes(void* dst, int value, std::size_t bytes) {
+  std::memset(dst, value, bytes);
+  return 0;
+}
+inline int sync() { return 0; }
+#else
 /// Copies host bytes to the device at `dst`.
 inline int upload(void* dst, const void* src, std::size_t bytes) {
   return static_cast<int>(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
@@ -72,8 +111,14 @@ inline int download(void* dst, const void* src, std::size_t bytes) {
   return static_cast<int>(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
 }
 
+/// Sets device bytes.
+inline int fill_bytes(void* dst, int value, std::size_t bytes) {
+  return static_cast<int>(cudaMemset(dst, value, bytes));
+}
+
 /// Waits for the device and returns the first error (a kernel fault shows here).
 inline int sync() { return static_cast<int>(cudaDeviceSynchronize()); }
+#endif
 
 // ---------------------------------------------------------------- element types
 
@@ -380,7 +425,7 @@ class Staged {
  private:
   Staged(std::size_t bytes, std::size_t offset, int)
       : buf_(bytes + offset + 16), bytes_(bytes), off_(offset) {
-    if (buf_.ok()) status_ = static_cast<int>(cudaMemset(buf_.bytes(), 0xCD, buf_.size()));
+    if (buf_.ok()) status_ = fill_bytes(buf_.bytes(), 0xCD, buf_.size());
   }
   DeviceBuffer buf_;
   std::size_t bytes_;

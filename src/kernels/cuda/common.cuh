@@ -14,6 +14,10 @@
 
 #include "coreai_opt/kernels/cuda.h"
 
+#if !defined(__CUDACC__) && !defined(COREAI_OPT_CUDA_HOST_EMULATION)
+#error "CUDA kernel source: compile with nvcc, or on the host through tests/cuda/host_emulation.h"
+#endif
+
 namespace coreai_opt::kernels::cuda::detail {
 
 /// Elements per thread for element type T: one 16-byte access (4 float32 or 8 16-bit
@@ -296,7 +300,28 @@ inline bool aligned(const void* p, std::uintptr_t a) {
 }
 
 /// cudaGetLastError after a launch, as a CudaError.
-inline CudaError launch_status() { return static_cast<CudaError>(cudaGetLastError()); }
+inline CudaError launch_status() {
+#if defined(COREAI_OPT_CUDA_HOST_EMULATION)
+  return 0;
+#else
+  return static_cast<CudaError>(cudaGetLastError());
+#endif
+}
+
+/// `COREAI_OPT_LAUNCH(grid, stream, kernel)(args...)` launches `kernel` with kThreads threads
+/// per block. nvcc turns it into `kernel<<<grid, kThreads, 0, stream>>>(args...)`; the host
+/// emulation of the tests (tests/cuda/host_emulation.h) runs every thread of the grid one
+/// after another, which is exact for kernels without warp shuffles or shared memory (the
+/// elementwise kernels and MXFP4 with any block size but 32).
+#if defined(COREAI_OPT_CUDA_HOST_EMULATION)
+#define COREAI_OPT_LAUNCH(grid, stream, ...)                                            \
+  (static_cast<void>(stream),                                                          \
+   ::coreai_opt_host_emulation::launch((grid), ::coreai_opt::kernels::cuda::detail::kThreads, \
+                                       __VA_ARGS__))
+#else
+#define COREAI_OPT_LAUNCH(grid, stream, ...) \
+  __VA_ARGS__<<<(grid), ::coreai_opt::kernels::cuda::detail::kThreads, 0, (stream)>>>
+#endif
 
 /// Calls f(T{}) with T the C++ type of an ElementType.
 template <class F>
@@ -391,7 +416,9 @@ struct PackedCodes {
   }
 
   /// Loads the codes of the n <= N elements from element i0 of p (i0 even for 4-bit codes;
-  /// one kBytes access when `full`, codes past n read as 0).
+  /// one kBytes access when `full`). Otherwise only the bytes holding those elements are
+  /// read: codes past them read as 0, except the high nibble of an odd 4-bit tail's last
+  /// byte, which is read as stored and never used.
   __device__ __forceinline__ void load(const std::uint8_t* p, std::int64_t i0, bool full,
                                        int n) {
     const std::uint8_t* b = p + i0 * kBits / 8;
@@ -541,11 +568,11 @@ CudaError launch_map(const Op& op, const ParamLayout& layout, bool vec, CudaStre
   const DeviceLayout dl(layout, Op::kN);
   const auto grid = static_cast<unsigned>((layout.numel + kTile<Op::kN> - 1) / kTile<Op::kN>);
   if (vec && dl.kind == 0) {
-    map_kernel<Op, Walk::kOne><<<grid, kThreads, 0, stream>>>(op, dl, layout.numel, true);
+    COREAI_OPT_LAUNCH(grid, stream, map_kernel<Op, Walk::kOne>)(op, dl, layout.numel, true);
   } else if (vec && dl.uniform) {
-    map_kernel<Op, Walk::kSame><<<grid, kThreads, 0, stream>>>(op, dl, layout.numel, true);
+    COREAI_OPT_LAUNCH(grid, stream, map_kernel<Op, Walk::kSame>)(op, dl, layout.numel, true);
   } else {
-    map_kernel<Op, Walk::kAny><<<grid, kThreads, 0, stream>>>(op, dl, layout.numel, vec);
+    COREAI_OPT_LAUNCH(grid, stream, map_kernel<Op, Walk::kAny>)(op, dl, layout.numel, vec);
   }
   return launch_status();
 }

@@ -157,13 +157,13 @@ CudaError mxfp4_quantize(ElementType t, const void* x, std::uint8_t* packed,
     if (block_size == detail::kMxBlock) {
       const bool vec = aligned(x, 16) && aligned(packed, detail::kVecOf<T> / 2);
       constexpr std::int64_t kTile = detail::kTile<detail::kVecOf<T>>;
-      detail::mxfp4_quantize32_kernel<T>
-          <<<static_cast<unsigned>((numel + kTile - 1) / kTile), detail::kThreads, 0, stream>>>(
-              xt, packed, scale_codes, numel, vec);
+      const auto grid = static_cast<unsigned>((numel + kTile - 1) / kTile);
+      COREAI_OPT_LAUNCH(grid, stream, detail::mxfp4_quantize32_kernel<T>)(xt, packed, scale_codes,
+                                                                         numel, vec);
     } else {
       const std::int64_t blocks = numel / block_size;
       const auto grid = static_cast<unsigned>((blocks + detail::kThreads - 1) / detail::kThreads);
-      detail::mxfp4_quantize_any_kernel<T><<<grid, detail::kThreads, 0, stream>>>(
+      COREAI_OPT_LAUNCH(grid, stream, detail::mxfp4_quantize_any_kernel<T>)(
           xt, packed, scale_codes, blocks, block_size);
     }
     return detail::launch_status();
