@@ -16,7 +16,8 @@
 # Output in OUTDIR: summary.md (device, versions, test counts, the benchmark tables, step
 # times), env.txt, configure.log, build.log, cuda_test.log + cuda_test.xml, memcheck.log,
 # torch_cuda_test.log + torch_cuda_test.xml,
-# cuda_benchmarks.md, cuda_torch_baselines.md. Exit status non-zero when a step fails or a
+# cuda_benchmarks.md, cuda_torch_baselines.md, kernel_resources.txt (registers per kernel,
+# when cuobjdump is there). Exit status non-zero when a step fails or a
 # test fails; a missing GPU is an error here (the tests would only skip).
 #   --build DIR   build directory (default build-gpu/ in the repository)
 #   --quick       benchmarks at 16M elements only
@@ -125,6 +126,12 @@ if ! cmake --build "$build" -j "$jobs" --target "${targets[@]}" >"$out/build.log
   die "build failed (build.log)"
 fi
 step_done "build" "$s"
+# Registers and stack of every kernel (occupancy is 65536 / (registers x 256) blocks per SM).
+cuda_lib=$(find "$build/lib" -name 'libcoreai_opt_cuda.so*' -type f 2>/dev/null | head -1)
+if command -v cuobjdump >/dev/null && [ -n "$cuda_lib" ]; then
+  cuobjdump --dump-resource-usage "$cuda_lib" 2>&1 | awk '/Function/{f=$2} /REG:/{print $0, f}' |
+    sed -E 's/^ +//' | { command -v c++filt >/dev/null && c++filt || cat; } >"$out/kernel_resources.txt" || true
+fi
 if ((build_only)); then
   log "built (--build-only): $build/tests/coreai_opt_cuda_test, $build/bin/coreai_opt_cuda_*"
   exit 0
@@ -215,6 +222,8 @@ step_done "benchmarks" "$s"
   echo "- $torch_test_target (torch ops, CUDA vs CPU tensors): **$torch_test_result** — $torch_test_line"
   grep '^\[ info \]' "$out/cuda_test.log" | sed 's/^\[ info \] /- /' || true
   echo "- compute-sanitizer memcheck subset: $memcheck_result"
+  [ -s "$out/kernel_resources.txt" ] &&
+    echo "- registers per kernel: kernel_resources.txt ($(wc -l <"$out/kernel_resources.txt") kernels)"
   echo
   echo "## Benchmarks"
   echo
