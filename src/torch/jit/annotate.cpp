@@ -71,9 +71,9 @@ std::optional<OpIntrinsic> op_intrinsic(const GraphOp& op) {
     const auto lo = torch::jit::toIValue(op.node->input(1));
     const auto hi = torch::jit::toIValue(op.node->input(2));
     if (!lo || !hi || !lo->isScalar() || !hi->isScalar()) return std::nullopt;
-    const double a = lo->toScalar().toDouble();
-    const double b = hi->toScalar().toDouble();
-    return OpIntrinsic{a == -b ? kSym : kAsym, {a, b}};
+    const double min_val = lo->toScalar().toDouble();
+    const double max_val = hi->toScalar().toDouble();
+    return OpIntrinsic{min_val == -max_val ? kSym : kAsym, {min_val, max_val}};
   }
   return std::nullopt;
 }

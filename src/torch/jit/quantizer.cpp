@@ -138,16 +138,16 @@ void observe_weights(const torch::jit::Module& m, torch::jit::Graph& g,
                                "; pass example inputs to prepare()");
   };
   std::unordered_set<torch::jit::Node*> needed;
-  std::vector<torch::jit::Node*> todo(calls.begin(), calls.end());
-  while (!todo.empty()) {
-    torch::jit::Node* n = todo.back();
-    todo.pop_back();
+  std::vector<torch::jit::Node*> pending(calls.begin(), calls.end());  // worklist
+  while (!pending.empty()) {
+    torch::jit::Node* n = pending.back();
+    pending.pop_back();
     if (!needed.insert(n).second) continue;
     if (n->owningBlock() != g.block() || !n->blocks().empty())
       refuse("a weight fake-quant depends on control flow");
     for (torch::jit::Value* v : n->inputs()) {
       if (v->node()->kind() != c10::prim::Param) {
-        todo.push_back(v->node());
+        pending.push_back(v->node());
       } else if (v != self) {
         refuse("a weight fake-quant reads the forward input '" + v->debugName() + "'");
       }
