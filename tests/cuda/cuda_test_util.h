@@ -41,16 +41,6 @@ inline bool have_device() {
     }                                                                                         \
   } while (0)
 
-/// Skips the current test under the host emulation, which has no warp shuffles.
-#if defined(COREAI_OPT_CUDA_HOST_EMULATION)
-#define COREAI_OPT_REQUIRE_WARP_SHUFFLES() \
-  GTEST_SKIP() << "warp shuffles are not emulated on the host (the GPU run covers this test)"
-#else
-#define COREAI_OPT_REQUIRE_WARP_SHUFFLES() \
-  do {                                     \
-  } while (0)
-#endif
-
 /// Fails the test (and returns) when a CUDA call did not succeed.
 #define COREAI_OPT_CUDA_OK(expr)                                                       \
   do {                                                                                 \

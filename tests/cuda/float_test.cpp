@@ -243,7 +243,6 @@ void check_mx(ElementType t, std::size_t n, std::size_t block, std::mt19937& rng
 }
 
 TEST_P(CudaMxfp4, Block32BitExact) {
-  COREAI_OPT_REQUIRE_WARP_SHUFFLES();
   std::mt19937 rng(2024u + static_cast<unsigned>(GetParam()));
   for (std::size_t n : {std::size_t{32}, std::size_t{64}, std::size_t{32 * 33}, std::size_t{32 * 1001},
                         std::size_t{1} << 18}) {
@@ -261,7 +260,6 @@ TEST_P(CudaMxfp4, OtherBlockSizes) {
 }
 
 TEST_P(CudaMxfp4, Block32Misaligned) {
-  COREAI_OPT_REQUIRE_WARP_SHUFFLES();
   std::mt19937 rng(78u + static_cast<unsigned>(GetParam()));
   ASSERT_NO_FATAL_FAILURE(check_mx(GetParam(), 32 * 65, 32, rng, 1));
 }

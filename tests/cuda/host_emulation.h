@@ -1,16 +1,18 @@
 // Host emulation of the CUDA kernels' source, for machines without a GPU: include this
-// first, then the .cu files, and compile with the host compiler. Every thread of a launch
-// runs as a plain function call, one after another (COREAI_OPT_LAUNCH in
-// src/kernels/cuda/common.cuh), and the device intrinsics are their host equivalents with
-// the same IEEE rounding (round to nearest even, no contraction: build with
-// -ffp-contract=off). Device memory is host memory.
+// first, then the .cu files, and compile with the host compiler. The threads of a block run
+// as fibers (host_fibers.h) on one OS thread: each runs until it finishes or reaches a warp
+// shuffle or __syncthreads, and the scheduler below completes a shuffle when every lane of
+// the warp is waiting in it, and a barrier when every live thread of the block is. Blocks run
+// one after another; shared memory is a static variable (one block at a time uses it), and
+// atomics are plain read-modify-writes (no two threads run at once). The device intrinsics
+// are their host equivalents with the same IEEE rounding (round to nearest even, no
+// contraction: build with -ffp-contract=off). Device memory is host memory.
 //
-// This is exact for kernels whose threads do not talk to each other: the elementwise
-// kernels (integer, fp8, fp4 fake-quantize / quantize / dequantize, MXFP4 dequantize and
-// MXFP4 quantize with block sizes other than 32). Not emulated: warp shuffles (MXFP4 block
-// 32: __shfl_xor_sync throws), shared memory (min/max, not compiled here) and the sm_89+
-// conversion instructions (only nvcc compiles them; the integer codecs they replace run
-// here, and tests/cuda/exhaustive_test.cpp compares both on a GPU).
+// What it cannot show: the sm_89+ conversion instructions (only nvcc compiles them; the
+// integer codecs they replace run here, and tests/cuda/exhaustive_test.cpp compares both
+// on a GPU), races between blocks and timing. What it checks beyond a GPU: a shuffle that
+// names a lane that has exited, or a warp split between a shuffle and a barrier, is an
+// error here (undefined behaviour on a GPU, where it may happen to work).
 #pragma once
 
 #if defined(__CUDACC__)
@@ -26,9 +28,19 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "cuda/host_fibers.h"
 
 #define __launch_bounds__(...)
+// One block runs at a time, so a function-local static is the block's shared memory.
+#undef __shared__
+#define __shared__ static
 
 // Thread and block coordinates of the thread being emulated.
 inline uint3 threadIdx{0, 0, 0};
@@ -63,37 +75,221 @@ inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fsub_rn(float a, float b) { return a - b; }
 using std::isnan;
 inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
-template <typename T>
-T __shfl_xor_sync(unsigned, T, int) {
-  throw std::logic_error("warp shuffles are not emulated on the host");
+inline std::int64_t min(std::int64_t a, std::int64_t b) { return a < b ? a : b; }
+// Threads of the emulation never run at the same time: an atomic is a read-modify-write.
+inline unsigned atomicCAS(unsigned* p, unsigned compare, unsigned value) {
+  const unsigned old = *p;
+  if (old == compare) *p = value;
+  return old;
 }
-
 namespace coreai_opt_host_emulation {
 
-/// kernel<<<grid, threads>>>(args...) as nested loops over blocks and threads.
+/// Where a thread of the block being run stands.
+enum class State { kReady, kShuffle, kBarrier, kDone };
+
+struct Thread {
+  std::unique_ptr<char[]> stack;
+  void* sp = nullptr;  // saved stack pointer; null until the fiber is started
+  State state = State::kDone;
+  // The pending shuffle: member mask, lane mask, operand size and bits, result bits.
+  unsigned member_mask = 0;
+  int lane_mask = 0;
+  std::size_t size = 0;
+  unsigned char in[8] = {};
+  unsigned char out[8] = {};
+};
+
+/// Runs the threads of one block as fibers (see the top of this file). Fiber t is emulated
+/// thread t of every block: it runs the kernel, marks itself done and waits to be resumed
+/// for the next block.
+class Scheduler {
+ public:
+  static Scheduler& get() {
+    static Scheduler s;
+    return s;
+  }
+
+  /// Runs `body` as threads 0..threads-1 of block `block` until all have returned.
+  void run_block(const std::function<void()>& body, unsigned threads, uint3 block) {
+    if (threads_.size() < threads) threads_.resize(threads);
+    body_ = &body;
+    blockIdx = block;
+    for (unsigned t = 0; t < threads; ++t) {
+      Thread& th = threads_[t];
+      if (!th.stack) th.stack.reset(new char[kStackBytes]);
+      if (th.sp == nullptr) th.sp = start_fiber(th.stack.get(), kStackBytes, &Scheduler::entry);
+      th.state = State::kReady;
+    }
+    try {
+      schedule(threads);
+    } catch (...) {
+      // Fibers stopped in the middle of the kernel start afresh next time.
+      for (Thread& th : threads_) th.sp = nullptr;
+      throw;
+    }
+  }
+
+  /// __shfl_xor_sync from the running thread: waits until the warp has arrived.
+  template <typename T>
+  T shuffle_xor(unsigned member_mask, T value, int lane_mask) {
+    static_assert(std::is_trivially_copyable<T>::value && sizeof(T) <= 8,
+                  "emulated shuffles take trivially copyable values of up to 8 bytes");
+    Thread& th = threads_[current_];
+    th.member_mask = member_mask;
+    th.lane_mask = lane_mask;
+    th.size = sizeof(T);
+    std::memcpy(th.in, &value, sizeof(T));
+    suspend(current_, State::kShuffle);
+    T out;
+    std::memcpy(&out, threads_[current_].out, sizeof(T));
+    return out;
+  }
+
+  /// __syncthreads from the running thread.
+  void barrier() { suspend(current_, State::kBarrier); }
+
+ private:
+  static constexpr std::size_t kStackBytes = 256 * 1024;
+
+  static void entry() {
+    Scheduler& s = get();
+    const unsigned me = s.current_;
+    while (true) {
+      try {
+        (*s.body_)();
+      } catch (const std::exception& e) {
+        s.failure_ = std::string("emulated thread threw: ") + e.what();
+      }
+      s.suspend(me, State::kDone);
+    }
+  }
+
+  void schedule(unsigned threads) {
+    failure_.clear();
+    while (true) {
+      for (unsigned t = 0; t < threads; ++t) {
+        if (threads_[t].state != State::kReady) continue;
+        current_ = t;
+        threadIdx = uint3{t, 0, 0};
+        coreai_opt_switch_fiber(&main_sp_, threads_[t].sp);
+        if (!failure_.empty()) throw std::logic_error(failure_);
+      }
+      bool done = true;
+      for (unsigned t = 0; t < threads; ++t) done = done && threads_[t].state == State::kDone;
+      if (done) return;
+      if (complete_shuffles(threads)) continue;
+      complete_barrier(threads);
+    }
+  }
+
+  void suspend(unsigned me, State state) {
+    threads_[me].state = state;
+    coreai_opt_switch_fiber(&threads_[me].sp, main_sp_);
+  }
+
+  static std::string lane_name(unsigned t) {
+    return "thread " + std::to_string(t) + " (warp " + std::to_string(t / 32) + ", lane " +
+           std::to_string(t % 32) + ")";
+  }
+
+  /// Completes every shuffle whose whole warp waits in it; false when none could be.
+  bool complete_shuffles(unsigned threads) {
+    bool any = false;
+    for (unsigned w0 = 0; w0 < threads; w0 += 32) {
+      const unsigned w1 = w0 + 32 < threads ? w0 + 32 : threads;
+      if (!warp_in_shuffle(w0, w1)) continue;
+      const Thread& first = threads_[w0];
+      for (unsigned t = w0; t < w1; ++t) {
+        const unsigned src = w0 + ((t - w0) ^ static_cast<unsigned>(first.lane_mask & 31));
+        std::memcpy(threads_[t].out, threads_[src].in, first.size);
+      }
+      for (unsigned t = w0; t < w1; ++t) threads_[t].state = State::kReady;
+      any = true;
+    }
+    return any;
+  }
+
+  /// True when every lane of warp [w0, w1) waits in the same full-warp shuffle; false when
+  /// none waits in one or some are still running. Throws where the warp cannot meet.
+  bool warp_in_shuffle(unsigned w0, unsigned w1) const {
+    bool waiting = false, running = false;
+    for (unsigned t = w0; t < w1; ++t) {
+      waiting = waiting || threads_[t].state == State::kShuffle;
+      running = running || threads_[t].state == State::kReady;
+    }
+    if (!waiting || running) return false;
+    const Thread& first = threads_[w0];
+    for (unsigned t = w0; t < w1; ++t) {
+      const Thread& th = threads_[t];
+      if (th.state != State::kShuffle) {
+        throw std::logic_error(
+            lane_name(t) + (th.state == State::kDone ? " has exited" : " waits in __syncthreads") +
+            " while other lanes of its warp wait in __shfl_xor_sync");
+      }
+      if (th.member_mask != 0xFFFFFFFFu || th.lane_mask != first.lane_mask ||
+          th.size != first.size) {
+        throw std::logic_error(lane_name(t) +
+                               ": the emulation completes only full-warp shuffles with the same "
+                               "lane mask and operand size in every lane");
+      }
+    }
+    if (w1 - w0 != 32) {
+      throw std::logic_error("a full-warp shuffle in the partial last warp of a block of " +
+                             std::to_string(w1) + " threads");
+    }
+    return true;
+  }
+
+  /// Releases __syncthreads when every thread that has not exited waits in it.
+  void complete_barrier(unsigned threads) {
+    for (unsigned t = 0; t < threads; ++t) {
+      if (threads_[t].state != State::kBarrier && threads_[t].state != State::kDone) {
+        throw std::logic_error("deadlock: " + lane_name(t) +
+                               " waits while no warp or barrier can complete");
+      }
+    }
+    for (unsigned t = 0; t < threads; ++t) {
+      if (threads_[t].state == State::kBarrier) threads_[t].state = State::kReady;
+    }
+  }
+
+  std::vector<Thread> threads_;
+  void* main_sp_ = nullptr;
+  unsigned current_ = 0;
+  const std::function<void()>* body_ = nullptr;
+  std::string failure_;
+};
+
+/// kernel<<<grid, threads>>>(args...): the blocks in turn, each as a block of fibers.
 template <class... P>
 struct Launch {
-  unsigned grid;
+  dim3 grid;
   unsigned threads;
   void (*kernel)(P...);
 
   template <class... A>
   void operator()(A&&... args) const {
-    gridDim = dim3(grid, 1, 1);
+    gridDim = grid;
     blockDim = dim3(threads, 1, 1);
-    for (unsigned b = 0; b < grid; ++b) {
-      for (unsigned t = 0; t < threads; ++t) {
-        blockIdx = uint3{b, 0, 0};
-        threadIdx = uint3{t, 0, 0};
-        kernel(args...);
+    if (grid.z != 1) throw std::logic_error("the emulation runs one- and two-dimensional grids");
+    const std::function<void()> body = [&] { kernel(args...); };
+    for (unsigned y = 0; y < grid.y; ++y) {
+      for (unsigned x = 0; x < grid.x; ++x) {
+        Scheduler::get().run_block(body, threads, uint3{x, y, 0});
       }
     }
   }
 };
 
 template <class... P>
-Launch<P...> launch(unsigned grid, int threads, void (*kernel)(P...)) {
+Launch<P...> launch(dim3 grid, int threads, void (*kernel)(P...)) {
   return Launch<P...>{grid, static_cast<unsigned>(threads), kernel};
 }
 
 }  // namespace coreai_opt_host_emulation
+
+template <typename T>
+T __shfl_xor_sync(unsigned member_mask, T value, int lane_mask) {
+  return coreai_opt_host_emulation::Scheduler::get().shuffle_xor(member_mask, value, lane_mask);
+}
+inline void __syncthreads() { coreai_opt_host_emulation::Scheduler::get().barrier(); }

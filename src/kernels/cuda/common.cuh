@@ -309,10 +309,10 @@ inline CudaError launch_status() {
 }
 
 /// `COREAI_OPT_LAUNCH(grid, stream, kernel)(args...)` launches `kernel` with kThreads threads
-/// per block. nvcc turns it into `kernel<<<grid, kThreads, 0, stream>>>(args...)`; the host
-/// emulation of the tests (tests/cuda/host_emulation.h) runs every thread of the grid one
-/// after another, which is exact for kernels without warp shuffles or shared memory (the
-/// elementwise kernels and MXFP4 with any block size but 32).
+/// per block (`grid`: a count or a dim3). nvcc turns it into
+/// `kernel<<<grid, kThreads, 0, stream>>>(args...)`; the host emulation of the tests
+/// (tests/cuda/host_emulation.h) runs the blocks in turn and the threads of a block as
+/// fibers that meet at warp shuffles and barriers.
 #if defined(COREAI_OPT_CUDA_HOST_EMULATION)
 #define COREAI_OPT_LAUNCH(grid, stream, ...)                                            \
   (static_cast<void>(stream),                                                          \

@@ -250,15 +250,14 @@ CudaError minmax_update(ElementType t, const void* x, const ParamLayout& layout,
     if (l.run_length == len) {
       if (len > kShortRow) {
         const std::int64_t chunks = (len + kChunk - 1) / kChunk;
-        minmax_long_rows_kernel<T><<<static_cast<unsigned>(segments * chunks), kThreads, 0,
-                                     stream>>>(xt, dl, chunks, vec, mins, maxs);
+        COREAI_OPT_LAUNCH(static_cast<unsigned>(segments * chunks), stream,
+                          minmax_long_rows_kernel<T>)(xt, dl, chunks, vec, mins, maxs);
       } else {
         int width = 1;
         while (width < 32 && static_cast<std::int64_t>(width) * N < len) width *= 2;
         const std::int64_t threads = segments * width;
-        minmax_short_rows_kernel<T><<<static_cast<unsigned>((threads + kThreads - 1) / kThreads),
-                                      kThreads, 0, stream>>>(xt, dl, segments, width, vec,
-                                                             mins, maxs);
+        COREAI_OPT_LAUNCH(static_cast<unsigned>((threads + kThreads - 1) / kThreads), stream,
+                          minmax_short_rows_kernel<T>)(xt, dl, segments, width, vec, mins, maxs);
       }
     } else {
       const std::int64_t gx = (len + kThreads * N - 1) / (kThreads * N);
@@ -267,15 +266,14 @@ CudaError minmax_update(ElementType t, const void* x, const ParamLayout& layout,
       std::int64_t band = (segments + gy - 1) / gy;
       if ((segments + band - 1) / band > 65535) band = (segments + 65534) / 65535;
       gy = (segments + band - 1) / band;
-      minmax_columns_kernel<T><<<dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy)),
-                                 kThreads, 0, stream>>>(xt, dl, segments, band, vec, mins,
-                                                        maxs);
+      COREAI_OPT_LAUNCH(dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy)), stream,
+                        minmax_columns_kernel<T>)(xt, dl, segments, band, vec, mins, maxs);
     }
     return launch_status();
   });
   if (e != 0) return e;
   const auto grid = static_cast<unsigned>((layout.num_params + kThreads - 1) / kThreads);
-  minmax_nan_fixup_kernel<<<grid, kThreads, 0, stream>>>(mins, maxs, layout.num_params);
+  COREAI_OPT_LAUNCH(grid, stream, minmax_nan_fixup_kernel)(mins, maxs, layout.num_params);
   return launch_status();
 }
 
