@@ -8,9 +8,11 @@
 // are their host equivalents with the same IEEE rounding (round to nearest even, no
 // contraction: build with -ffp-contract=off). Device memory is host memory.
 //
-// What it cannot show: the sm_89+ conversion instructions (only nvcc compiles them; the
-// integer codecs they replace run here, and tests/cuda/exhaustive_test.cpp compares both
-// on a GPU), races between blocks and timing. What it checks beyond a GPU: a shuffle that
+// The sm_89+ fp8 conversion path runs when COREAI_OPT_CUDA_EMULATE_NATIVE_FP8 is defined
+// (minifloat.cuh), on NVIDIA's host models of the instructions in cuda_fp8.hpp; otherwise
+// the integer codecs run, as on sm_80. What it cannot show: the instructions themselves
+// (tests/cuda/exhaustive_test.cpp compares them with the integer codecs on a GPU), races
+// between blocks and timing. What it checks beyond a GPU: a shuffle that
 // names a lane that has exited, or a warp split between a shuffle and a barrier, is an
 // error here (undefined behaviour on a GPU, where it may happen to work).
 #pragma once

@@ -18,10 +18,23 @@
 #include <cstring>
 
 #if defined(__CUDACC__)
-#include <cuda_fp8.h>
 #define COREAI_OPT_HD __host__ __device__ __forceinline__
 #else
 #define COREAI_OPT_HD inline
+#endif
+
+// COREAI_OPT_CUDA_NATIVE_FP8: encode/decode/round_trip2 use the fp8 conversions of
+// cuda_fp8.h, which compile to the sm_89+ instructions in device code. The host emulation
+// of the tests (tests/cuda/host_emulation.h) can define COREAI_OPT_CUDA_EMULATE_NATIVE_FP8
+// to run that same path on NVIDIA's host models of the conversions. COREAI_OPT_CUDA_SOFT_FP8
+// forces the integer codecs everywhere.
+#if !defined(COREAI_OPT_CUDA_SOFT_FP8) &&                        \
+    ((defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890) ||         \
+     defined(COREAI_OPT_CUDA_EMULATE_NATIVE_FP8))
+#define COREAI_OPT_CUDA_NATIVE_FP8 1
+#endif
+#if defined(__CUDACC__) || defined(COREAI_OPT_CUDA_NATIVE_FP8)
+#include <cuda_fp8.h>
 #endif
 
 namespace coreai_opt::kernels::cuda::detail {
@@ -142,7 +155,7 @@ COREAI_OPT_HD std::uint8_t e2m1_encode(float x) {
 template <class F>
 COREAI_OPT_HD std::uint8_t encode(float x) {
   if constexpr (!F::kNaN && F::kE == 2 && F::kM == 1) return e2m1_encode(x);
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890 && !defined(COREAI_OPT_CUDA_SOFT_FP8)
+#if defined(COREAI_OPT_CUDA_NATIVE_FP8)
   if constexpr (F::kNaN) {
     const __nv_fp8_interpretation_t kind = F::kIeeeSpecials ? __NV_E5M2 : __NV_E4M3;
     const auto c = static_cast<std::uint8_t>(__nv_cvt_float_to_fp8(x, __NV_SATFINITE, kind));
@@ -158,7 +171,7 @@ COREAI_OPT_HD std::uint8_t encode(float x) {
 /// give a NaN (its sign is not specified), e5m2 infinity codes give infinities.
 template <class F>
 COREAI_OPT_HD float decode(std::uint32_t code) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890 && !defined(COREAI_OPT_CUDA_SOFT_FP8)
+#if defined(COREAI_OPT_CUDA_NATIVE_FP8)
   if constexpr (F::kNaN) {
     const __nv_fp8_interpretation_t kind = F::kIeeeSpecials ? __NV_E5M2 : __NV_E4M3;
     return __half2float(
@@ -178,7 +191,7 @@ COREAI_OPT_HD float round_trip(float x) {
 /// round_trip of two values; on sm_89+ one conversion instruction each way for the pair.
 template <class F>
 COREAI_OPT_HD void round_trip2(float a, float b, float& ra, float& rb) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890 && !defined(COREAI_OPT_CUDA_SOFT_FP8)
+#if defined(COREAI_OPT_CUDA_NATIVE_FP8)
   if constexpr (F::kNaN) {
     const __nv_fp8_interpretation_t kind = F::kIeeeSpecials ? __NV_E5M2 : __NV_E4M3;
     const __nv_fp8x2_storage_t c =
