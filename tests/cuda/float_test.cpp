@@ -5,6 +5,7 @@
 
 #include <random>
 #include <tuple>
+#include <utility>
 
 #include "coreai_opt/format/fp4.h"
 #include "coreai_opt/kernels/fp4.h"
@@ -268,10 +269,17 @@ INSTANTIATE_TEST_SUITE_P(All, CudaMxfp4, ::testing::ValuesIn(kAllElementTypes),
                          element_type_param_name);
 
 TEST(CudaMxfp4Arguments, RejectsBadBlockSizes) {
-  COREAI_OPT_REQUIRE_CUDA_DEVICE();
-  EXPECT_NE(mxfp4_quantize(ElementType::kFloat32, nullptr, nullptr, nullptr, 64, 3, nullptr), 0);
-  EXPECT_NE(mxfp4_quantize(ElementType::kFloat32, nullptr, nullptr, nullptr, 40, 32, nullptr), 0);
-  EXPECT_EQ(mxfp4_quantize(ElementType::kFloat32, nullptr, nullptr, nullptr, 0, 32, nullptr), 0);
+  // The checks come before any device work, so this runs with or without a GPU.
+  constexpr int kInvalid = cudaErrorInvalidValue;
+  const auto f32 = ElementType::kFloat32;
+  for (auto [numel, block] : {std::pair<std::int64_t, std::int64_t>{64, 3}, {40, 32}, {64, 0},
+                              {64, -2}, {-32, 32}}) {
+    SCOPED_TRACE("numel " + std::to_string(numel) + ", block " + std::to_string(block));
+    EXPECT_EQ(mxfp4_quantize(f32, nullptr, nullptr, nullptr, numel, block, nullptr), kInvalid);
+    EXPECT_EQ(mxfp4_dequantize(f32, nullptr, nullptr, nullptr, numel, block, nullptr), kInvalid);
+  }
+  EXPECT_EQ(mxfp4_quantize(f32, nullptr, nullptr, nullptr, 0, 32, nullptr), 0);
+  EXPECT_EQ(mxfp4_dequantize(f32, nullptr, nullptr, nullptr, 0, 32, nullptr), 0);
 }
 
 }  // namespace

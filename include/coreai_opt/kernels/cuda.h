@@ -173,6 +173,8 @@ CudaError mxfp4_quantize(ElementType t, const void* x, std::uint8_t* packed,
                          CudaStream stream);
 
 /// Inverse of mxfp4_quantize (reference::mxfp4_dequantize); scale code 0xFF gives NaN.
+/// The same block rules: block_size even and positive, numel >= 0 a multiple of it, else
+/// cudaErrorInvalidValue before any work.
 CudaError mxfp4_dequantize(ElementType t, const std::uint8_t* packed,
                            const std::uint8_t* scale_codes, void* y, std::int64_t numel,
                            std::int64_t block_size, CudaStream stream);

@@ -173,7 +173,9 @@ CudaError mxfp4_quantize(ElementType t, const void* x, std::uint8_t* packed,
 CudaError mxfp4_dequantize(ElementType t, const std::uint8_t* packed,
                            const std::uint8_t* scale_codes, void* y, std::int64_t numel,
                            std::int64_t block_size, CudaStream stream) {
-  if (numel < 0 || block_size <= 0) return cudaErrorInvalidValue;
+  if (numel < 0 || block_size <= 0 || block_size % 2 != 0 || numel % block_size != 0) {
+    return cudaErrorInvalidValue;
+  }
   if (numel == 0) return 0;
   const ParamLayout layout = runs_layout(numel, block_size);
   return detail::dispatch_type(t, [&](auto tag) {
