@@ -212,6 +212,9 @@ struct DeviceLayout {
   std::int64_t level_stride[ParamLayout::kMaxLevels] = {};
   /// Every aligned group of a thread's elements shares one parameter (run_length % N == 0).
   bool uniform = false;
+  /// Element i0 + j of an aligned group has parameter index(i0) + j (run_length == 1 and
+  /// segment_length % N == 0: per-channel along the last axis, blocks of 1 along it).
+  bool step = false;
   /// 0: one parameter for the whole tensor; 1: one segment, parameter i / run_length;
   /// 2: the general mapping with segments and levels.
   int kind = 2;
@@ -227,6 +230,7 @@ struct DeviceLayout {
         segment(static_cast<std::uint64_t>(l.segment_length)),
         num_levels(l.num_levels),
         uniform(l.run_length % per_thread == 0),
+        step(l.run_length == 1 && l.segment_length % per_thread == 0),
         small(l.numel < (std::int64_t{1} << 31)) {
     for (int i = 0; i < l.num_levels; ++i) {
       level[i] = Divisor(static_cast<std::uint64_t>(l.level_count[i]));
@@ -485,15 +489,23 @@ inline constexpr std::int64_t kTile = static_cast<std::int64_t>(kThreads) * N * 
 /// that the common cases carry no code (and no registers) for the general mapping:
 ///   kOne   one parameter for the whole tensor, loaded once per thread;
 ///   kSame  the N elements of an aligned group share one parameter (run_length % N == 0);
+///   kStep  element j of an aligned group has the group's first parameter + j
+///          (DeviceLayout::step: per-channel along the last axis);
 ///   kAny   any layout: one parameter per element, advanced by a cursor.
-/// kOne and kSame are launched only when every pointer is aligned for the vector path.
-enum class Walk { kOne, kSame, kAny };
+/// kOne, kSame and kStep are launched only when every pointer is aligned for the vector path.
+enum class Walk { kOne, kSame, kStep, kAny };
 
 /// The parameters of the n <= N elements from i0 under walk W.
 template <Walk W, class Op, int N>
 __device__ __forceinline__ void group_params(const Op& op, const DeviceLayout& layout,
                                              std::int64_t i0, int n,
                                              typename Op::Param (&prm)[N]) {
+  if (W == Walk::kStep) {
+    const std::int64_t p0 = layout.index(i0);
+#pragma unroll
+    for (int j = 0; j < N; ++j) prm[j] = op.param(j < n ? p0 + j : p0);
+    return;
+  }
   if (W == Walk::kOne || W == Walk::kSame || layout.uniform) {
     const typename Op::Param p0 = op.param(W == Walk::kOne ? 0 : layout.index(i0));
 #pragma unroll
@@ -535,7 +547,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const std::int64_t i0 = base + u * kStride;
-      if (W == Walk::kSame) group_params<W>(op, layout, i0, N, prm);
+      if (W != Walk::kOne) group_params<W>(op, layout, i0, N, prm);
       op(i0, true, N, prm, in[u]);
     }
     return;
@@ -571,6 +583,8 @@ CudaError launch_map(const Op& op, const ParamLayout& layout, bool vec, CudaStre
     COREAI_OPT_LAUNCH(grid, stream, map_kernel<Op, Walk::kOne>)(op, dl, layout.numel, true);
   } else if (vec && dl.uniform) {
     COREAI_OPT_LAUNCH(grid, stream, map_kernel<Op, Walk::kSame>)(op, dl, layout.numel, true);
+  } else if (vec && dl.step) {
+    COREAI_OPT_LAUNCH(grid, stream, map_kernel<Op, Walk::kStep>)(op, dl, layout.numel, true);
   } else {
     COREAI_OPT_LAUNCH(grid, stream, map_kernel<Op, Walk::kAny>)(op, dl, layout.numel, vec);
   }
