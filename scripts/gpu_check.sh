@@ -13,19 +13,20 @@
 # else .deps/debs), made beforehand with scripts/fetch_gpu_debs.sh, and are unpacked into
 # a private prefix (.deps/prefix); nothing is installed on the system.
 #
-# Output in OUTDIR: summary.md (device, versions, test counts, the benchmark tables, step
-# times), env.txt, configure.log, build.log, cuda_test.log + cuda_test.xml, memcheck.log,
-# torch_cuda_test.log + torch_cuda_test.xml,
-# cuda_benchmarks.md, cuda_torch_baselines.md, kernel_resources.txt (registers per kernel,
-# when cuobjdump is there). Exit status non-zero when a step fails or a
-# test fails; a missing GPU is an error here (the tests would only skip).
+# Output in OUTDIR: summary.md (device, versions, test counts, the benchmark tables, the
+# issue's targets met or missed by scripts/gpu_targets.sh, step times), env.txt,
+# configure.log, build.log, cuda_test.log + cuda_test.xml, memcheck.log, torch_cuda_test.log
+# + torch_cuda_test.xml, cuda_benchmarks.md, cuda_torch_baselines.md, kernel_resources.txt
+# (registers per kernel, when cuobjdump is there). Exit status non-zero when a step fails
+# or a test fails (a missed target is not a failure); a missing GPU is an error here (the
+# tests would only skip).
 #   --build DIR   build directory (default build-gpu/ in the repository)
 #   --quick       benchmarks at 16M elements only
 #   --build-only  unpack, configure and build, then stop (works without a GPU: a dry run)
 # Environment: COREAI_OPT_DEBS (the .deb folder), COREAI_OPT_PYTHON (python with torch).
 set -euo pipefail
 
-usage() { sed -n '2,25p' "$0"; }
+usage() { sed -n '2,/^# Environment:/p' "$0"; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=""
 debs=${COREAI_OPT_DEBS:-$root/.deps/debs}
@@ -232,6 +233,13 @@ step_done "benchmarks" "$s"
     echo
     cat "$out/cuda_torch_baselines.md"
   fi
+  echo
+  echo "## Targets of the CUDA issue (scripts/gpu_targets.sh)"
+  echo
+  target_args=("$out/cuda_benchmarks.md")
+  [ -f "$out/cuda_torch_baselines.md" ] && target_args+=("$out/cuda_torch_baselines.md")
+  bash "$root/scripts/gpu_targets.sh" "${target_args[@]}" 2>&1 ||
+    echo "(not every target could be evaluated: see the lines above)"
   echo
   echo "## Steps"
   echo
