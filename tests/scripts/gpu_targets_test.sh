@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/gpu_targets.sh on benchmark tables in the format of the CUDA benchmark programs
 # (tests/data/gpu_targets: the 256M rows are the H200 figures of docs/cuda.md, with the
-# MXFP4 row raised to 86 % so that both verdicts appear). Exact output and exit statuses.
+# MXFP4 row raised to 86 % so that both verdicts appear; the 16M rows are invented, to test
+# that the largest size is the one judged). Exact output and exit statuses.
 #   gpu_targets_test.sh SOURCE_DIR
 set -uo pipefail
 src=${1:?usage: gpu_targets_test.sh SOURCE_DIR}
