@@ -12,9 +12,10 @@
 // (minifloat.cuh), on NVIDIA's host models of the instructions in cuda_fp8.hpp; otherwise
 // the integer codecs run, as on sm_80. What it cannot show: the instructions themselves
 // (tests/cuda/exhaustive_test.cpp compares them with the integer codecs on a GPU), races
-// between blocks and timing. What it checks beyond a GPU: a shuffle that
-// names a lane that has exited, or a warp split between a shuffle and a barrier, is an
-// error here (undefined behaviour on a GPU, where it may happen to work).
+// between blocks and timing. What it checks beyond a GPU: a full-warp shuffle that a lane
+// has left (returned, or waiting at a barrier), one in a partial warp, or one whose shape
+// differs between lanes is an error here (undefined behaviour on a GPU, where it may happen
+// to work); so is a launch outside the GPU's limits, as on a GPU.
 #pragma once
 
 #if defined(__CUDACC__)
@@ -90,7 +91,7 @@ namespace coreai_opt_host_emulation {
 enum class State { kReady, kShuffle, kBarrier, kDone };
 
 struct Thread {
-  std::unique_ptr<char[]> stack;
+  std::unique_ptr<FiberStack> stack;
   void* sp = nullptr;  // saved stack pointer; null until the fiber is started
   State state = State::kDone;
   // The pending shuffle: member mask, lane mask, operand size and bits, result bits.
@@ -118,8 +119,8 @@ class Scheduler {
     blockIdx = block;
     for (unsigned t = 0; t < threads; ++t) {
       Thread& th = threads_[t];
-      if (!th.stack) th.stack.reset(new char[kStackBytes]);
-      if (th.sp == nullptr) th.sp = start_fiber(th.stack.get(), kStackBytes, &Scheduler::entry);
+      if (!th.stack) th.stack = std::make_unique<FiberStack>(kStackBytes);
+      if (th.sp == nullptr) th.sp = start_fiber(*th.stack, &Scheduler::entry);
       th.state = State::kReady;
     }
     try {
@@ -160,7 +161,9 @@ class Scheduler {
       try {
         (*s.body_)();
       } catch (const std::exception& e) {
-        s.failure_ = std::string("emulated thread threw: ") + e.what();
+        s.failure_ = lane_name(me) + " threw: " + e.what();
+      } catch (...) {
+        s.failure_ = lane_name(me) + " threw an exception that is not a std::exception";
       }
       s.suspend(me, State::kDone);
     }
@@ -262,6 +265,19 @@ class Scheduler {
   std::string failure_;
 };
 
+/// The launch limits of every GPU since compute capability 3.0, which a real launch would
+/// reject with cudaErrorInvalidConfiguration (z grids are not emulated).
+inline void check_launch_configuration(dim3 grid, unsigned threads) {
+  if (grid.x == 0 || grid.x > 0x7FFFFFFFu || grid.y == 0 || grid.y > 65535 || grid.z != 1 ||
+      threads == 0 || threads > 1024) {
+    throw std::logic_error("invalid launch configuration: grid (" + std::to_string(grid.x) + ", " +
+                           std::to_string(grid.y) + ", " + std::to_string(grid.z) + "), " +
+                           std::to_string(threads) +
+                           " threads per block (a GPU takes grid x 1 to 2^31 - 1, y 1 to "
+                           "65535, 1 to 1024 threads; the emulation runs z = 1 only)");
+  }
+}
+
 /// kernel<<<grid, threads>>>(args...): the blocks in turn, each as a block of fibers.
 template <class... P>
 struct Launch {
@@ -271,9 +287,9 @@ struct Launch {
 
   template <class... A>
   void operator()(A&&... args) const {
+    check_launch_configuration(grid, threads);
     gridDim = grid;
     blockDim = dim3(threads, 1, 1);
-    if (grid.z != 1) throw std::logic_error("the emulation runs one- and two-dimensional grids");
     const std::function<void()> body = [&] { kernel(args...); };
     for (unsigned y = 0; y < grid.y; ++y) {
       for (unsigned x = 0; x < grid.x; ++x) {

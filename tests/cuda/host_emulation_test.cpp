@@ -4,6 +4,7 @@
 #include "cuda/host_emulation.h"
 
 #include <gtest/gtest.h>
+#include <xmmintrin.h>
 
 #include <stdexcept>
 #include <string>
@@ -111,6 +112,51 @@ TEST(HostEmulation, WarpSplitBetweenShuffleAndBarrierIsAnError) {
   EXPECT_EQ(launch_error(split_warp_kernel, 64),
             "thread 40 (warp 1, lane 8) waits in __syncthreads while other lanes of its warp "
             "wait in __shfl_xor_sync");
+}
+
+TEST(HostEmulation, InvalidLaunchConfigurationIsAnError) {
+  std::vector<float> out(32);
+  auto error = [&](dim3 grid, int threads) -> std::string {
+    try {
+      launch(grid, threads, butterfly_sum_kernel)(out.data());
+    } catch (const std::logic_error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_EQ(error(dim3(1), 2048),
+            "invalid launch configuration: grid (1, 1, 1), 2048 threads per block (a GPU takes "
+            "grid x 1 to 2^31 - 1, y 1 to 65535, 1 to 1024 threads; the emulation runs z = 1 "
+            "only)");
+  const std::string limits =
+      " threads per block (a GPU takes grid x 1 to 2^31 - 1, y 1 to 65535, 1 to 1024 threads; "
+      "the emulation runs z = 1 only)";
+  EXPECT_EQ(error(dim3(0), 32), "invalid launch configuration: grid (0, 1, 1), 32" + limits);
+  EXPECT_EQ(error(dim3(1, 65536), 32),
+            "invalid launch configuration: grid (1, 65536, 1), 32" + limits);
+  EXPECT_EQ(error(dim3(1, 1, 2), 32), "invalid launch configuration: grid (1, 1, 2), 32" + limits);
+}
+
+void subnormal_kernel(const float* a, const float* b, float* out) {
+  out[threadIdx.x] = __fmul_rn(a[threadIdx.x], b[threadIdx.x]);
+}
+
+TEST(HostEmulation, ThreadsRunWithTheDefaultFloatingPointEnvironment) {
+  // Flush-to-zero and denormals-are-zero set by the caller must not reach the emulated
+  // threads: a GPU's non-ftz multiply keeps subnormals. The failed launch first makes the
+  // fibers start afresh, under the caller's FTZ | DAZ.
+  const unsigned saved = _mm_getcsr();
+  _mm_setcsr(saved | 0x8040u);  // FTZ | DAZ
+  ASSERT_NE(launch_error(early_exit_kernel, 32), "no error");
+  std::vector<float> a(32, 0x1p-100f), b(32, 0x1p-30f), out(32, 0.0f);
+  a[1] = 0x1p-140f;  // a subnormal input
+  b[1] = 0x1p10f;
+  launch(1, 32, subnormal_kernel)(a.data(), b.data(), out.data());
+  const unsigned after = _mm_getcsr();
+  _mm_setcsr(saved);
+  EXPECT_EQ(out[0], 0x1p-130f);  // a subnormal result, not flushed to zero
+  EXPECT_EQ(out[1], 0x1p-130f);  // a subnormal input, not read as zero
+  EXPECT_EQ(after & 0x8040u, 0x8040u) << "the caller's environment is restored";
 }
 
 TEST(HostEmulation, ShuffleInAPartialWarpIsAnError) {

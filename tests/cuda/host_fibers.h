@@ -4,7 +4,8 @@
 // pointer, and pops those of the fiber it resumes. Nothing else is saved (no signal mask,
 // unlike swapcontext), so a switch is a few nanoseconds instead of system calls; the
 // emulation switches twice per emulated thread. x86-64 System V only: tests/cuda/CMakeLists.txt
-// builds the emulation test on x86-64 alone.
+// builds the emulation test on x86-64 alone, and compiles this file without control-flow
+// protection, since the switch is not shadow-stack aware (see host_fibers.cpp).
 #pragma once
 
 #include <cstddef>
@@ -17,8 +18,28 @@ void coreai_opt_switch_fiber(void** save, void* resume);
 
 namespace coreai_opt_host_emulation {
 
-/// Lays out a first frame on the stack [base, base + bytes) so that switching to the
-/// returned stack pointer calls entry(), which must never return.
-void* start_fiber(char* base, std::size_t bytes, void (*entry)());
+/// A fiber's stack: `bytes` of memory above one inaccessible guard page, so that an
+/// overflow faults instead of overwriting the heap.
+class FiberStack {
+ public:
+  explicit FiberStack(std::size_t bytes);
+  FiberStack(const FiberStack&) = delete;
+  FiberStack& operator=(const FiberStack&) = delete;
+  ~FiberStack();
+  char* base() const { return base_; }
+  std::size_t size() const { return bytes_; }
+
+ private:
+  void* mapping_ = nullptr;
+  std::size_t mapping_bytes_ = 0;
+  char* base_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+/// Lays out a first frame on `stack` so that switching to the returned stack pointer calls
+/// entry(), which must never return. The fiber starts with the default floating-point
+/// environment (round to nearest, no flush to zero, exceptions masked), whatever the
+/// creating thread has set: that is the GPU's rounding for the non-ftz operations.
+void* start_fiber(const FiberStack& stack, void (*entry)());
 
 }  // namespace coreai_opt_host_emulation
