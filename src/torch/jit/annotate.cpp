@@ -1059,24 +1059,16 @@ class Annotator {
       for (std::size_t k : fqs) {
         if (k == win) continue;
         absorbed[k] = true;
-        for (auto& [v, f] : ann_.value_fq)
-          if (f == k) f = win;
-        for (auto& [u, f] : ann_.input_fq)
-          if (f == k) f = win;
-        for (std::size_t i = 0; i < ann_.points.size(); ++i) {
-          if (ann_.point_fq[i] != k) continue;
-          ann_.point_fq[i] = win;
-          ann_.points[i].rule += " (joins " + ann_.fqs[win].name + " across shape-only ops)";
-        }
+        redirect(k, win, " (joins " + ann_.fqs[win].name + " across shape-only ops)");
       }
       // Call sites: every output in the group, and an input whose value has no
       // output fake-quant (a producer that is neither annotated nor shape-only).
+      const std::string note = " (quantized by " + ann_.fqs[win].name + " across shape-only ops)";
       for (std::size_t i : members) {
         const Slot& sl = slots[i];
         if (sl.use) continue;
         const bool had = ann_.value_fq.count(sl.value) > 0;
         ann_.value_fq[sl.value] = win;
-        const std::string note = " (quantized by " + ann_.fqs[win].name + " across shape-only ops)";
         if (auto d = declined_outputs_.find(sl.value); d != declined_outputs_.end()) {
           ann_.point_fq[d->second] = win;
           ann_.points[d->second].rule += note;
@@ -1093,8 +1085,7 @@ class Annotator {
         if (!sl.use) continue;
         if (auto d = declined_inputs_.find(*sl.use); d != declined_inputs_.end()) {
           ann_.point_fq[d->second] = win;
-          ann_.points[d->second].rule +=
-              " (quantized by " + ann_.fqs[win].name + " across shape-only ops)";
+          ann_.points[d->second].rule += note;
         }
         if (ann_.value_fq.count(sl.value) > 0) continue;
         ann_.input_fq[*sl.use] = win;

@@ -78,11 +78,8 @@ void gather_embedding_rows(Graph& g, Value* deq, const std::vector<std::int64_t>
   if (block.size() != 2 || block[0] != 1 || deq->uses().empty()) return;
   for (const auto& u : deq->uses())
     if (u.user->kind() != c10::aten::embedding || u.offset != 0) return;
-  const std::vector<Node*> lookups = [&] {
-    std::vector<Node*> out;
-    for (const auto& u : deq->uses()) out.push_back(u.user);
-    return out;
-  }();
+  std::vector<Node*> lookups;  // copied: the loop below rewrites deq's uses
+  for (const auto& u : deq->uses()) lookups.push_back(u.user);
   for (Node* emb : lookups) {
     torch::jit::WithInsertPoint ip(emb);
     Value* ids = g.insert(c10::aten::reshape, {emb->input(1), std::vector<std::int64_t>{-1}});

@@ -499,20 +499,21 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
     torch::jit::WithInsertPoint ip(at);
     return jd::insert_fake_quant(g, v, f);
   };
-  auto set_use = [&](const jd::UseKey& use, torch::jit::Value* v) {
+  // The node and input index a use reads through: the consumer itself, or the
+  // prim::ListConstruct feeding it for an element of a tensor list (list > 0).
+  auto use_slot = [](const jd::UseKey& use) {
     auto* node = const_cast<torch::jit::Node*>(std::get<0>(use));
     const std::size_t list = std::get<2>(use);
-    if (list == 0) {
-      node->replaceInput(std::get<1>(use), v);
-    } else {
-      node->input(std::get<1>(use))->node()->replaceInput(list - 1, v);
-    }
+    if (list == 0) return std::make_pair(node, std::get<1>(use));
+    return std::make_pair(node->input(std::get<1>(use))->node(), list - 1);
+  };
+  auto set_use = [&](const jd::UseKey& use, torch::jit::Value* v) {
+    const auto [node, i] = use_slot(use);
+    node->replaceInput(i, v);
   };
   auto use_input = [&](const jd::UseKey& use) {
-    auto* node = const_cast<torch::jit::Node*>(std::get<0>(use));
-    const std::size_t list = std::get<2>(use);
-    torch::jit::Value* in = node->input(std::get<1>(use));
-    return list == 0 ? in : in->node()->input(list - 1);
+    const auto [node, i] = use_slot(use);
+    return node->input(i);
   };
   // Output fake-quants serve every use of the value; a module_output_spec that
   // did not join a group's instance is called on the raw output before it.
