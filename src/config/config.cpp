@@ -4,6 +4,8 @@
 #include <string>
 
 #include "config/path.h"
+#include "coreai_opt/detail/regex.h"
+#include "coreai_opt/errors.h"
 #include "coreai_opt/warnings.h"
 
 namespace coreai_opt {
@@ -97,11 +99,9 @@ void normalize_state_map(StateSpecMap& map, const std::string& path) {
 
 void check_regex(const std::string& pattern, const std::string& path, const char* where) {
   try {
-    std::regex re(pattern, std::regex::ECMAScript);
-    (void)re;
-  } catch (const std::regex_error& e) {
-    throw ConfigError(path, std::string("Invalid regex pattern '") + pattern + "' in " + where +
-                                ": " + e.what());
+    (void)coreai_opt::detail::compile_regex(pattern, where);
+  } catch (const InvalidArgumentError& e) {
+    throw ConfigError(path, e.what());
   }
 }
 
@@ -232,7 +232,7 @@ ModuleQuantizerConfig weight_only(QuantizationSpec weight) {
   return c;
 }
 
-QuantizerConfig whole_model(ModuleQuantizerConfig global, ExecutionMode mode) {
+QuantizerConfig whole_model(ModuleQuantizerConfig global, std::optional<ExecutionMode> mode) {
   QuantizerConfig c(std::move(global));
   c.execution_mode = mode;
   return c;
@@ -251,16 +251,16 @@ ModuleQuantizerConfig ModuleQuantizerConfigPresets::w4_per_block(
   return weight_only(QuantizationSpec(DType::kInt4, PerBlockGranularity(block_size, axis)));
 }
 QuantizerConfig QuantizerConfigPresets::w8(std::optional<std::int64_t> axis,
-                                           ExecutionMode mode) const {
+                                           std::optional<ExecutionMode> mode) const {
   return whole_model(ModuleQuantizerConfig::presets.w8(axis), mode);
 }
 QuantizerConfig QuantizerConfigPresets::w4(std::optional<std::int64_t> axis,
-                                           ExecutionMode mode) const {
+                                           std::optional<ExecutionMode> mode) const {
   return whole_model(ModuleQuantizerConfig::presets.w4(axis), mode);
 }
 QuantizerConfig QuantizerConfigPresets::w4_per_block(std::int64_t block_size,
                                                      std::optional<std::int64_t> axis,
-                                                     ExecutionMode mode) const {
+                                                     std::optional<ExecutionMode> mode) const {
   return whole_model(ModuleQuantizerConfig::presets.w4_per_block(block_size, axis), mode);
 }
 
@@ -344,15 +344,7 @@ void check_targets(const std::vector<ModuleTarget>& targets, const char* method)
                                  ": targets must be module types or name regexes, got an empty "
                                  "string");
     }
-    if (t.kind == ModuleTarget::Kind::kName) {
-      try {
-        std::regex re(t.key, std::regex::ECMAScript);
-        (void)re;
-      } catch (const std::regex_error& e) {
-        throw InvalidArgumentError(std::string(method) + ": invalid regex pattern '" + t.key +
-                                   "': " + e.what());
-      }
-    }
+    if (t.kind == ModuleTarget::Kind::kName) (void)coreai_opt::detail::compile_regex(t.key, method);
   }
 }
 
@@ -405,6 +397,79 @@ void QuantizerConfig::validate() {
     const std::string p = path_key(path_field(kRoot, "module_name_configs"), key);
     check_regex(key, p, "module_name_configs");
     cfg.validate(p);
+  }
+}
+
+namespace {
+
+// Reference §3.5 (NotImplementedError there): eager op_input_spec /
+// op_output_spec keys are indices or "*".
+void check_eager_keys(const SpecMap& in, const SpecMap& out) {
+  for (const SpecMap* map : {&in, &out}) {
+    std::string bad;
+    for (const auto& [key, spec] : *map) {
+      if (!key.is_index() && !key.is_wildcard()) bad += (bad.empty() ? "" : ", ") + key.repr();
+    }
+    if (!bad.empty()) {
+      throw UnsupportedError(
+          "Only integer indices or '*' are supported for op_input_spec and op_output_spec "
+          "currently. Got {" +
+          bad + "}");
+    }
+  }
+}
+
+// Reference §3.5: graph input keys (op and module) are indices or "*", output
+// keys "*" or 0.
+void check_graph_keys(const SpecMap& in, const SpecMap& out) {
+  auto repr = [](const SpecMap& m) {
+    std::string s = "{";
+    bool first = true;
+    for (const auto& [k, v] : m) {
+      s += (first ? "" : ", ") + k.repr() + ": " + (v ? "QuantizationSpec(...)" : "None");
+      first = false;
+    }
+    return s + "}";
+  };
+  for (const auto& [k, v] : in) {
+    if (!k.is_index() && !k.is_wildcard()) {
+      throw UnsupportedError(
+          "Only integer indices or '*' are supported for op and module input and output specs "
+          "currently. Got " +
+          repr(in));
+    }
+  }
+  for (const auto& [k, v] : out) {
+    if (!k.is_wildcard() && !(k.is_index() && k.index() == 0)) {
+      throw UnsupportedError(
+          "op_output_qspec currently supports setting for '*' or 0 tensor only. Got " + repr(out));
+    }
+  }
+}
+
+void check_mode_keys(const ModuleQuantizerConfig& m, ExecutionMode mode) {
+  if (mode == ExecutionMode::kEager) {
+    check_eager_keys(m.op_input_spec, m.op_output_spec);
+    for (const auto& [k, op] : m.op_type_config) check_eager_keys(op.op_input_spec, op.op_output_spec);
+    for (const auto& [k, op] : m.op_name_config) check_eager_keys(op.op_input_spec, op.op_output_spec);
+    return;
+  }
+  check_graph_keys(m.op_input_spec, m.op_output_spec);
+  check_graph_keys(m.module_input_spec, {});
+  check_graph_keys(m.module_output_spec, {});
+  for (const auto& [k, op] : m.op_type_config) check_graph_keys(op.op_input_spec, op.op_output_spec);
+  for (const auto& [k, op] : m.op_name_config) check_graph_keys(op.op_input_spec, op.op_output_spec);
+}
+
+}  // namespace
+
+void QuantizerConfig::validate_for(ExecutionMode mode) {
+  validate();
+  if (global_config) check_mode_keys(*global_config, mode);
+  for (const auto& [k, m] : module_type_configs) check_mode_keys(m, mode);
+  for (const auto& [k, m] : module_name_configs) check_mode_keys(m, mode);
+  if (mode == ExecutionMode::kEager && preserved_attributes) {
+    warn("preserved_attributes is only used in graph mode; eager mode ignores it");
   }
 }
 

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "config/path.h"
+#include "coreai_opt/detail/regex.h"
+#include "coreai_opt/errors.h"
 
 namespace coreai_opt {
 namespace quantization {
@@ -242,22 +244,13 @@ constexpr const char* kRoot = "quantization_config";
 
 std::regex compile(const std::string& pattern, const std::string& path, const char* where) {
   try {
-    return std::regex(pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    throw ConfigError(
-        path, std::string("Invalid regex pattern '") + pattern + "' in " + where + ": " + e.what());
+    return coreai_opt::detail::compile_regex(pattern, where);
+  } catch (const InvalidArgumentError& e) {
+    throw ConfigError(path, e.what());
   }
 }
 
-// Whole-string match; the matcher itself can fail on pathological patterns.
-bool full_match(const std::string& text, const std::regex& re, const std::string& pattern) {
-  try {
-    return std::regex_match(text, re);
-  } catch (const std::regex_error& e) {
-    throw InvalidArgumentError("regex pattern '" + pattern + "' could not be matched against '" +
-                               text + "': " + e.what());
-  }
-}
+using coreai_opt::detail::full_match;
 
 }  // namespace
 

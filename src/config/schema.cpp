@@ -836,19 +836,29 @@ const TypeSchema<QuantizerConfig>& quantizer_schema() {
              for (const auto& n : *q.preserved_attributes) l.push(Value::string(n));
              return l;
            }},
-          {"execution_mode", "graph (default; TorchScript) or eager (torch::nn::Module).",
-           R"({"enum": ["graph", "eager", "pt2e"]})",
+          {"execution_mode",
+           "graph (TorchScript) or eager (torch::nn::Module); unset or null: the mode of the "
+           "model given to the Quantizer. A mode that contradicts the model warns and is not "
+           "used.",
+           R"({"enum": ["graph", "eager", "pt2e", null]})",
            [](const Value& v, Q& q, const std::string& p, DecodeContext&) {
+             if (v.is_null()) {
+               q.execution_mode.reset();
+               return;
+             }
              const std::string& s = want_string(v, p);
              try {
                q.execution_mode = execution_mode_from_string(s);
              } catch (const InvalidArgumentError&) {
                fail(p, "invalid execution_mode '" + s + "'" + did_you_mean(s, {"graph", "eager"}) +
-                           " Allowed: 'graph', 'eager'.",
+                           " Allowed: 'graph', 'eager', or null.",
                     v);
              }
            },
-           [](const Q& q) { return Value::string(std::string(to_string(q.execution_mode))); }},
+           [](const Q& q) {
+             if (!q.execution_mode) return Value::null();
+             return Value::string(std::string(to_string(*q.execution_mode)));
+           }},
       }};
   return table;
 }

@@ -4,9 +4,25 @@
 
 #include "config/path.h"
 #include "coreai_opt/errors.h"
+#include "coreai_opt/kernels/blockwise.h"
 
 namespace coreai_opt {
 namespace quantization {
+
+std::vector<std::int64_t> block_size_for(const Granularity& g,
+                                         const std::vector<std::int64_t>& shape) {
+  switch (g.type) {
+    case GranularityType::kPerTensor:
+      return kernels::per_tensor_block_size(shape);
+    case GranularityType::kPerChannel:
+      return kernels::per_channel_block_size(shape, g.axis);
+    case GranularityType::kPerBlock:
+      if (g.block_size_is_list) return kernels::per_block_block_size(shape, g.block_size);
+      return kernels::per_block_block_size(shape, g.block_size.at(0), g.axis);
+  }
+  return kernels::per_tensor_block_size(shape);
+}
+
 
 using detail::format_number;
 using detail::path_field;

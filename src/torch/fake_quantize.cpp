@@ -12,6 +12,7 @@
 #include "coreai_opt/kernels/blockwise.h"
 #include "coreai_opt/kernels/qparams.h"
 #include "coreai_opt/quantization/axis_defaults.h"
+#include "coreai_opt/quantization/plan.h"
 #include "coreai_opt/quantization/schema.h"
 #include "coreai_opt/torch/ops.h"
 #include "coreai_opt/warnings.h"
@@ -23,31 +24,7 @@ namespace {
 
 const char* role_name(TensorRole r) { return r == TensorRole::kWeight ? "weight" : "activation"; }
 
-std::string granularity_text(const Granularity& g) {
-  std::string out(to_string(g.type));
-  if (g.axis) out += " axis " + std::to_string(*g.axis);
-  if (!g.block_size.empty()) {
-    out += " block_size ";
-    if (g.block_size_is_list) out += "[";
-    for (std::size_t i = 0; i < g.block_size.size(); ++i) {
-      out += (i ? ", " : "") + std::to_string(g.block_size[i]);
-    }
-    if (g.block_size_is_list) out += "]";
-  }
-  return out;
-}
 
-// The block-size list of `g` for a tensor of `shape` (reference get_block_size).
-std::vector<std::int64_t> block_size_for(const Granularity& g, const std::vector<std::int64_t>& shape) {
-  switch (g.type) {
-    case GranularityType::kPerTensor: return kernels::per_tensor_block_size(shape);
-    case GranularityType::kPerChannel: return kernels::per_channel_block_size(shape, g.axis);
-    case GranularityType::kPerBlock:
-      if (g.block_size_is_list) return kernels::per_block_block_size(shape, g.block_size);
-      return kernels::per_block_block_size(shape, g.block_size.at(0), g.axis);
-  }
-  return kernels::per_tensor_block_size(shape);
-}
 
 kernels::RangeCalculator calculator_for(const FakeQuantizeConfig& c) {
   switch (c.spec.qparam_calculator_cls) {
@@ -214,6 +191,14 @@ FakeQuantizeConfig FakeQuantizeConfig::decode(const std::string& text) {
   return make(spec, role == "weight" ? TensorRole::kWeight : TensorRole::kActivation);
 }
 
+bool fake_quant_flag(const at::Tensor& state, FakeQuantizeStateIndex i) {
+  return flag(state, i) != 0;
+}
+void set_fake_quant_flag(const at::Tensor& state, FakeQuantizeStateIndex i, bool on) {
+  at::Tensor s = state;
+  set_flag(s, i, on ? 1 : 0);
+}
+
 // ------------------------------------------------------------ FakeQuantizeTensors
 
 FakeQuantizeTensors FakeQuantizeTensors::fresh() {
@@ -244,7 +229,7 @@ at::Tensor fake_quant_forward(const at::Tensor& x, FakeQuantizeTensors& t,
     block = block_size_for(config.spec.granularity, x.sizes().vec());
   } catch (const BlockSizeMismatchError& e) {
     warn("Tensor (target: " + what + ") incompatible with block size configuration (" +
-         granularity_text(config.spec.granularity) + "): " + e.what() + ". Skipping quantization.");
+         granularity_summary(config.spec.granularity) + "): " + e.what() + ". Skipping quantization.");
     set_flag(t.state, kDisabled, 1);
     return x;
   } catch (const InvalidArgumentError& e) {

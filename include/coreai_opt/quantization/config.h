@@ -185,12 +185,12 @@ ModuleTarget module_type() {
 /// `QuantizerConfig::presets.w4()` etc.: weight-only configs for the whole model.
 struct QuantizerConfigPresets {
   QuantizerConfig w8(std::optional<std::int64_t> axis = std::nullopt,
-                     ExecutionMode mode = ExecutionMode::kGraph) const;
+                     std::optional<ExecutionMode> mode = std::nullopt) const;
   QuantizerConfig w4(std::optional<std::int64_t> axis = std::nullopt,
-                     ExecutionMode mode = ExecutionMode::kGraph) const;
+                     std::optional<ExecutionMode> mode = std::nullopt) const;
   QuantizerConfig w4_per_block(std::int64_t block_size = 32,
                                std::optional<std::int64_t> axis = std::nullopt,
-                               ExecutionMode mode = ExecutionMode::kGraph) const;
+                               std::optional<ExecutionMode> mode = std::nullopt) const;
 };
 
 /// The top-level config of a model. Precedence: module_name_configs >
@@ -206,7 +206,10 @@ class QuantizerConfig {
   /// Module name regex (full match) -> config.
   detail::OrderedMap<std::string, ModuleQuantizerConfig> module_name_configs;
   std::optional<std::vector<std::string>> preserved_attributes;
-  ExecutionMode execution_mode = ExecutionMode::kGraph;
+  /// nullopt (the default): the mode follows the model given to the Quantizer
+  /// (eager for a torch::nn::Module, graph for a TorchScript module). A mode
+  /// written here that contradicts the model warns and is not used.
+  std::optional<ExecutionMode> execution_mode;
 
   static constexpr QuantizerConfigPresets presets{};
 
@@ -242,6 +245,10 @@ class QuantizerConfig {
   /// Checks everything, including the global restriction on module-level specs;
   /// normalises keys. Throws ConfigError with the config path.
   void validate();
+  /// validate(), then the key restrictions of `mode` (reference §3.5):
+  /// op_input_spec / op_output_spec / module_*_spec keys must be indices or
+  /// "*", and graph-mode output keys "*" or 0 (UnsupportedError).
+  void validate_for(ExecutionMode mode);
 
   // ---- I/O (YAML / JSON in the reference library's file format).
   /// Loads the `quantization_config` section of a YAML file. Errors carry

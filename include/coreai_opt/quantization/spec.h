@@ -42,6 +42,13 @@ struct Granularity {
   bool operator!=(const Granularity& o) const { return !(*this == o); }
 };
 
+/// The block extent per dimension of a tensor of `shape` under `g` (reference
+/// get_block_size): the one translation from a granularity to the kernels'
+/// block list. BlockSizeMismatchError when a block does not divide its
+/// dimension; InvalidArgumentError for an axis out of range or unresolved.
+std::vector<std::int64_t> block_size_for(const Granularity& g,
+                                         const std::vector<std::int64_t>& shape);
+
 /// `PerTensorGranularity()`: one scale for the whole tensor.
 inline Granularity PerTensorGranularity() { return Granularity{}; }
 /// `PerChannelGranularity(axis)`: one scale per index along `axis` (negative

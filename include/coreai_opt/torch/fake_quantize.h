@@ -54,6 +54,10 @@ enum FakeQuantizeStateIndex : std::int64_t {
   kInitialized = 3,
 };
 
+/// Reads / writes one flag of a `state` tensor (on any device).
+bool fake_quant_flag(const at::Tensor& state, FakeQuantizeStateIndex i);
+void set_fake_quant_flag(const at::Tensor& state, FakeQuantizeStateIndex i, bool on);
+
 /// The tensors of one point. Parameter-shaped tensors start empty and take the
 /// parameter shape of the first observed tensor.
 struct FakeQuantizeTensors {
@@ -95,6 +99,8 @@ class FakeQuantizeImpl : public torch::nn::Module {
   const at::Tensor& scale() const { return t_.scale; }
   const at::Tensor& zero_point() const { return t_.zero_point; }
   const at::Tensor& minval() const { return t_.minval; }
+  /// The int64 flag tensor (FakeQuantizeStateIndex).
+  const at::Tensor& state() const { return t_.state; }
 
  private:
   void register_all();

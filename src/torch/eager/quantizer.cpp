@@ -1,7 +1,7 @@
-// The eager Quantizer over torch::nn::Module trees (coreai_opt/quantization/quantizer.h).
-#include "coreai_opt/quantization/quantizer.h"
-
+// The eager backend of the Quantizer (coreai_opt/torch/quantizer.h): model
+// surgery on torch::nn::Module trees.
 #include <torch/autograd.h>
+#include <torch/serialize.h>
 
 #include <algorithm>
 #include <array>
@@ -19,12 +19,16 @@
 #include "coreai_opt/quantization/resolution.h"
 #include "coreai_opt/quantization/schema.h"
 #include "coreai_opt/torch/eager_inspector.h"
+#include "coreai_opt/detail/regex.h"
 #include "coreai_opt/torch/fake_quantize.h"
+#include "coreai_opt/torch/io.h"
+#include "coreai_opt/torch/quantizer.h"
 #include "coreai_opt/torch/module_types.h"
 #include "coreai_opt/torch/nn.h"
 #include "coreai_opt/warnings.h"
 #include "torch/eager/eager_internal.h"
 #include "torch/module_info_json.h"
+#include "torch/quantizer_backend.h"
 
 namespace coreai_opt {
 namespace quantization {
@@ -155,6 +159,7 @@ enum class Target : std::uint8_t {
 
 struct Point {
   PlanPoint plan;
+  bool removed = false;  // a block size that did not divide at prepare
   Target target = Target::kWeight;
   // The module the fake-quant point is registered on and belongs to (its
   // qat_schedule and enable/disable scope).
@@ -211,7 +216,7 @@ std::string skip_reason_plain_op(const WalkedModule& m) {
          "coreai_opt::nn::QuantStub at the tensor to quantize it";
 }
 
-void add_skipped(Analysis& a, const std::string& kind, const WalkedModule& m,
+void add_skipped(Analysis& a, PointKind kind, const WalkedModule& m,
                  const std::string& tensor, const std::string& rule, const std::string& reason) {
   SkippedPoint s;
   s.kind = kind;
@@ -317,7 +322,7 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
     if (auto ov = r.module_state_spec_for(c.owner_paths)) {
       found = true;
       spec = ov->spec;
-      pt.plan.kind = "module_state";
+      pt.plan.kind = PointKind::kModuleState;
       pt.plan.rule = ov->provenance();
       if (runs_op) {
         pt.plan.op_name = join(primary->path, primary->op_base);
@@ -328,7 +333,7 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
       if (const auto* s = lookup(op.config->op_state_spec, local)) {
         found = true;
         spec = *s;
-        pt.plan.kind = "op_state";
+        pt.plan.kind = PointKind::kOpState;
         pt.plan.op_name = op.name;
         pt.plan.op_type = op.type;
         pt.plan.rule = op.provenance();
@@ -338,7 +343,7 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
       if (const auto* s = lookup(mr.config->op_state_spec, local)) {
         found = true;
         spec = *s;
-        pt.plan.kind = "op_state";
+        pt.plan.kind = PointKind::kOpState;
         pt.plan.rule = mr.rule() + " > op_*_spec";
       }
     }
@@ -389,13 +394,13 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
         pt.plan.module_type = m.type;
         pt.plan.tensor = "0";
         if (const auto* s = lookup(module_map, 0)) {
-          pt.plan.kind = input ? "module_input" : "module_output";
+          pt.plan.kind = input ? PointKind::kModuleInput : PointKind::kModuleOutput;
           pt.plan.rule = mr.rule() + (input ? " > module_input_spec[" : " > module_output_spec[") +
                          matched_index_key(module_map, 0) + "]";
           pt.plan.spec = *s;
           pt.child_name = input ? "module_input_quantize_0" : "module_output_quantize_0";
         } else if (const auto* s2 = lookup(op_map, 0)) {
-          pt.plan.kind = input ? "op_input" : "op_output";
+          pt.plan.kind = input ? PointKind::kOpInput : PointKind::kOpOutput;
           pt.plan.op_name = op.name;
           pt.plan.op_type = op.type;
           pt.plan.rule = op.provenance();
@@ -422,17 +427,17 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
       pt.plan.module_type = m.type;
       pt.plan.tensor = "0";
       if (const auto* s = lookup(mc.module_input_spec, 0)) {
-        pt.plan.kind = "module_input";
+        pt.plan.kind = PointKind::kModuleInput;
         pt.plan.rule =
             mr.rule() + " > module_input_spec[" + matched_index_key(mc.module_input_spec, 0) + "]";
         pt.plan.spec = *s;
       } else if (const auto* s2 = lookup(mc.module_output_spec, 0)) {
-        pt.plan.kind = "module_output";
+        pt.plan.kind = PointKind::kModuleOutput;
         pt.plan.rule = mr.rule() + " > module_output_spec[" +
                        matched_index_key(mc.module_output_spec, 0) + "]";
         pt.plan.spec = *s2;
       } else if (const auto* s3 = lookup(mc.op_input_spec, 0)) {
-        pt.plan.kind = "op_input";
+        pt.plan.kind = PointKind::kOpInput;
         pt.plan.rule = mr.rule() + " > op_*_spec";
         pt.plan.spec = *s3;
       } else {
@@ -446,13 +451,13 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
     if (mc.has_module_level_specs()) {
       for (const auto& [key, spec] : mc.module_input_spec) {
         if (spec) {
-          add_skipped(a, "module_input", m, key_text(key),
+          add_skipped(a, PointKind::kModuleInput, m, key_text(key),
                       mr.rule() + " > module_input_spec[" + key_text(key) + "]", kBoundaryReason);
         }
       }
       for (const auto& [key, spec] : mc.module_output_spec) {
         if (spec) {
-          add_skipped(a, "module_output", m, key_text(key),
+          add_skipped(a, PointKind::kModuleOutput, m, key_text(key),
                       mr.rule() + " > module_output_spec[" + key_text(key) + "]", kBoundaryReason);
         }
       }
@@ -462,11 +467,11 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
       const bool float_input = m.op_base != "embedding";
       const auto* in = lookup(op.config->op_input_spec, 0);
       if (float_input && in && *in) {
-        add_skipped(a, "op_input", m, "0", op.provenance(), skip_reason_plain_op(m));
+        add_skipped(a, PointKind::kOpInput, m, "0", op.provenance(), skip_reason_plain_op(m));
       }
       const auto* out = lookup(op.config->op_output_spec, 0);
       if (out && *out)
-        add_skipped(a, "op_output", m, "0", op.provenance(), skip_reason_plain_op(m));
+        add_skipped(a, PointKind::kOpOutput, m, "0", op.provenance(), skip_reason_plain_op(m));
     }
   }
 
@@ -485,7 +490,7 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
       pt.child_name = fc.local_name + (input ? "_quantize_" + fc.call.arg_names[index]
                                              : std::string("_quantize_output_0"));
       pt.what = join(m.path, pt.child_name);
-      pt.plan.kind = input ? "op_input" : "op_output";
+      pt.plan.kind = input ? PointKind::kOpInput : PointKind::kOpOutput;
       pt.plan.op_name = op.name;
       pt.plan.op_type = op.type;
       pt.plan.module = m.path;
@@ -506,6 +511,9 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
     }
   }
 
+  for (auto& pt : a.points)
+    if (pt.plan.spec) pt.plan.fake_quant = join(pt.host_path, pt.child_name);
+
   // ---- warnings
   for (const auto& k : r.unmatched_keys()) {
     a.warnings.push_back("config key matches nothing in the model: " + k.rule());
@@ -514,219 +522,20 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
   return a;
 }
 
-// ------------------------------------------------------------ spec text
+// ------------------------------------------------------------ the eager backend
 
-std::string spec_summary(const QuantizationSpec& s) {
-  std::string out(dtype_name(s.dtype));
-  switch (s.granularity.type) {
-    case GranularityType::kPerTensor:
-      out += " per_tensor";
-      break;
-    case GranularityType::kPerChannel:
-      out += " per_channel(axis=" +
-             (s.granularity.axis ? std::to_string(*s.granularity.axis) : std::string("None")) + ")";
-      break;
-    case GranularityType::kPerBlock: {
-      out += " per_block(";
-      for (std::size_t i = 0; i < s.granularity.block_size.size(); ++i) {
-        out += (i ? "," : "") + std::to_string(s.granularity.block_size[i]);
-      }
-      if (s.granularity.axis) out += ", axis=" + std::to_string(*s.granularity.axis);
-      out += ")";
-      break;
-    }
+QuantizationPlan plan_of(const Analysis& a, const std::vector<SkippedPoint>& skipped) {
+  QuantizationPlan plan;
+  plan.execution_mode = ExecutionMode::kEager;
+  for (const auto& p : a.points) plan.points.push_back(p.plan);
+  plan.skipped = skipped;
+  plan.warnings = a.warnings;
+  for (std::size_t i = a.skipped.size(); i < skipped.size(); ++i) {
+    plan.warnings.push_back("not quantized: " + skipped[i].to_string());
   }
-  return out;
+  return plan;
 }
 
-}  // namespace
-
-// ------------------------------------------------------------ plan types
-
-std::string SkippedPoint::to_string() const {
-  return (module.empty() ? std::string("<root>") : module) + " (" + module_type + ") " + kind +
-         " " + tensor + " [" + rule + "]: " + reason;
-}
-
-std::string QuantizationPlan::to_json(int indent) const {
-  nlohmann::ordered_json j;
-  j["execution_mode"] = std::string(quantization::to_string(execution_mode));
-  j["points"] = nlohmann::ordered_json::array();
-  for (const auto& p : points) {
-    nlohmann::ordered_json o;
-    o["kind"] = p.kind;
-    o["op_name"] = p.op_name ? nlohmann::ordered_json(*p.op_name) : nlohmann::ordered_json();
-    o["op_type"] = p.op_type ? nlohmann::ordered_json(*p.op_type) : nlohmann::ordered_json();
-    o["module"] = p.module;
-    o["module_type"] = p.module_type;
-    o["tensor"] = p.tensor;
-    o["spec"] =
-        p.spec ? nlohmann::ordered_json::parse(spec_to_json(*p.spec)) : nlohmann::ordered_json();
-    o["rule"] = p.rule;
-    j["points"].push_back(std::move(o));
-  }
-  j["warnings"] = warnings;
-  return j.dump(indent);
-}
-
-std::string QuantizationPlan::format_table() const {
-  std::ostringstream os;
-  os << "execution_mode: " << quantization::to_string(execution_mode) << "\n";
-  os << "kind           module / op                       tensor  spec                        "
-        "rule\n";
-  for (const auto& p : points) {
-    std::string where = p.module.empty() ? "<root>" : p.module;
-    if (p.op_name) where = *p.op_name + " [" + p.op_type.value_or("?") + "]";
-    char line[512];
-    std::snprintf(line, sizeof line, "%-14s %-33s %-7s %-27s %s\n", p.kind.c_str(), where.c_str(),
-                  p.tensor.c_str(), p.spec ? spec_summary(*p.spec).c_str() : "none",
-                  p.rule.c_str());
-    os << line;
-  }
-  if (points.empty()) os << "(no quantization points)\n";
-  for (const auto& w : warnings) os << "warning: " << w << "\n";
-  return os.str();
-}
-
-std::string FinalizeReport::format() const {
-  std::ostringstream os;
-  os << "weight                                   dtype              numel   float B  quant B\n";
-  for (const auto& w : weights) {
-    char line[512];
-    std::snprintf(line, sizeof line, "%-40s %-16s %9lld %9lld %8lld\n", w.name.c_str(),
-                  w.dtype.c_str(), static_cast<long long>(w.numel),
-                  static_cast<long long>(w.float_bytes), static_cast<long long>(w.quantized_bytes));
-    os << line;
-  }
-  os << "parameter bytes: " << parameter_bytes_before << " -> " << parameter_bytes_after << "\n";
-  return os.str();
-}
-
-// ------------------------------------------------------------ Quantizer
-
-struct Quantizer::Impl {
-  ModulePtr model;
-  QuantizerConfig config;
-  bool prepared = false;
-  bool finalized = false;
-  bool in_training = false;
-  bool warned_no_schedule = false;
-  bool warned_unchanged = false;
-  std::int64_t steps = 0;
-
-  std::optional<Analysis> analysis;  // of prepare (points realized)
-  std::vector<SkippedPoint> skipped;
-
-  struct Live {
-    FakeQuantize fq{nullptr};
-    const torch::nn::Module* host = nullptr;
-    std::string host_path;
-    std::string child_name;
-    std::optional<QATSchedule> schedule;
-    std::shared_ptr<detail::EagerWeight> weight;  // weight points
-    std::size_t point = 0;                        // index into analysis->points
-  };
-  std::vector<Live> live;
-  std::vector<std::shared_ptr<detail::EagerWeight>> weights;
-  std::map<const torch::nn::Module*, std::shared_ptr<detail::FunctionalTable>> tables;
-
-  void require_prepared(const std::string& what) const {
-    if (!prepared) {
-      throw Error("Model must be prepared before " + what + ". Call prepare() first.");
-    }
-    if (finalized) throw Error("Model was finalized; " + what + " is no longer possible.");
-  }
-  bool any_schedule() const {
-    for (const auto& l : live) {
-      if (l.schedule) return true;
-    }
-    return false;
-  }
-  void set_all(bool observer, bool fake_quant) {
-    for (auto& l : live) {
-      l.fq->enable_observer(observer);
-      l.fq->enable_fake_quant(fake_quant);
-    }
-  }
-  // calibration_mode(): every observer on; weight fake quantization on, so the
-  // activation observers see the quantized weights; activation fake
-  // quantization off (the reference's rule).
-  void set_calibration() {
-    for (auto& l : live) {
-      l.fq->enable_observer(true);
-      l.fq->enable_fake_quant(l.weight != nullptr);
-    }
-  }
-  void apply_schedule() {
-    for (auto& l : live) {
-      if (!l.schedule) continue;
-      l.fq->enable_observer(l.schedule->observer_enabled_at(steps));
-      l.fq->enable_fake_quant(l.schedule->fake_quant_enabled_at(steps));
-    }
-  }
-  void reset_cursors() {
-    for (auto& [m, t] : tables) t->cursor = 0;
-  }
-  void refresh() {
-    for (auto& w : weights) w->refresh();
-    reset_cursors();
-  }
-  void exit_mode(ModeGuard::Kind kind, bool was_training) {
-    set_all(/*observer=*/false, /*fake_quant=*/true);
-    if (kind == ModeGuard::Kind::kCalibration) {
-      model->train(was_training);
-    } else {
-      in_training = false;
-    }
-    refresh();
-  }
-};
-
-Quantizer::Quantizer(std::shared_ptr<torch::nn::Module> model, QuantizerConfig config)
-    : impl_(std::make_unique<Impl>()) {
-  if (!model) throw InvalidArgumentError("Quantizer: the model is null");
-  if (config.execution_mode != ExecutionMode::kEager) {
-    throw InvalidArgumentError(
-        "Quantizer: execution_mode is 'graph', which quantizes TorchScript modules "
-        "(coreai_opt/torch/jit_quantizer.h); set execution_mode: eager (or "
-        "config.set_execution_mode(\"eager\")) to quantize a torch::nn::Module");
-  }
-  config.validate();
-  // Reference §3.5: eager op_input_spec / op_output_spec keys are indices or "*".
-  auto check_op = [](const SpecMap& in, const SpecMap& out) {
-    for (const SpecMap* map : {&in, &out}) {
-      std::string bad;
-      for (const auto& [key, spec] : *map) {
-        if (!key.is_index() && !key.is_wildcard()) bad += (bad.empty() ? "" : ", ") + key.repr();
-      }
-      if (!bad.empty()) {
-        throw UnsupportedError(
-            "Only integer indices or '*' are supported for op_input_spec and op_output_spec "
-            "currently. Got {" +
-            bad + "}");
-      }
-    }
-  };
-  auto check_module = [&](const ModuleQuantizerConfig& m) {
-    check_op(m.op_input_spec, m.op_output_spec);
-    for (const auto& [k, op] : m.op_type_config) check_op(op.op_input_spec, op.op_output_spec);
-    for (const auto& [k, op] : m.op_name_config) check_op(op.op_input_spec, op.op_output_spec);
-  };
-  if (config.global_config) check_module(*config.global_config);
-  for (const auto& [k, m] : config.module_type_configs) check_module(m);
-  for (const auto& [k, m] : config.module_name_configs) check_module(m);
-  if (config.preserved_attributes) {
-    warn("preserved_attributes is only used in graph mode; eager mode ignores it");
-  }
-  impl_->model = std::move(model);
-  impl_->config = std::move(config);
-}
-
-Quantizer::~Quantizer() = default;
-Quantizer::Quantizer(Quantizer&&) noexcept = default;
-Quantizer& Quantizer::operator=(Quantizer&&) noexcept = default;
-
-namespace {
 std::vector<detail::TracedCall> trace_forward(torch::nn::Module& model,
                                               const std::function<void()>& run_example) {
   if (!run_example) return {};
@@ -743,48 +552,168 @@ std::vector<detail::TracedCall> trace_forward(torch::nn::Module& model,
   model.train(was_training);
   return trace.calls();
 }
-}  // namespace
 
-QuantizationPlan Quantizer::plan(const std::function<void()>& run_example) {
-  QuantizationPlan plan;
-  plan.execution_mode = ExecutionMode::kEager;
-  const Analysis* a = nullptr;
-  std::optional<Analysis> fresh;
-  if (impl_->prepared) {
-    a = &*impl_->analysis;
-  } else {
-    fresh.emplace(analyze(impl_->model, impl_->config, trace_forward(*impl_->model, run_example)));
-    a = &*fresh;
-    if (!run_example) {
-      plan.warnings.emplace_back(
+// Tags of the archive Quantizer::save writes in eager mode.
+constexpr const char* kArchiveModel = "coreai_opt_prepared_model";
+constexpr const char* kArchiveFormat = "coreai_opt_prepared_format";
+
+// The eager backend: fake-quants registered as child modules of the modules
+// whose tensors they quantize, weights split into a float master parameter and
+// a fake-quantized view (detail::EagerWeight), activations through drop-ins,
+// stubs and functional helpers.
+class EagerBackend final : public coreai_opt::detail::QuantizerBackend {
+ public:
+  EagerBackend(ModulePtr m, QuantizerConfig c, coreai_opt::detail::ForwardFn f)
+      : model(std::move(m)), config(std::move(c)), forward(std::move(f)) {}
+
+  // The function that runs one forward pass for `example`.
+  std::function<void()> runner(const Example& example, const char* what) const {
+    if (example.run()) return example.run();
+    if (!example.has_inputs()) return {};
+    if (!forward) {
+      throw InvalidArgumentError(
+          std::string(what) +
+          ": the model's forward cannot be called with positional inputs here (its type is "
+          "not known, or its forward does not take one or two tensors); pass a function that "
+          "runs the forward pass instead, e.g. `q.prepare([&] { model->forward(x, mask); })`");
+    }
+    std::vector<c10::IValue> inputs = example.inputs();
+    const detail::ForwardFn& f = forward;
+    return [f, inputs] { (void)f(inputs); };
+  }
+
+  QuantizationPlan plan(const Example& example) const override {
+    const std::function<void()> run = runner(example, "plan()");
+    const Analysis a = analyze(model, config, trace_forward(*model, run));
+    QuantizationPlan p = plan_of(a, a.skipped);
+    if (!run) {
+      p.warnings.emplace_back(
           "functional-helper ops (coreai_opt::nn::functional) are discovered by a forward "
-          "pass: pass run_example to plan() to list them");
+          "pass: pass an example to plan() to list them");
+    }
+    return p;
+  }
+
+  std::pair<Model, QuantizationPlan> prepare(const Example& example) override;
+
+  std::vector<coreai_opt::detail::LivePoint> points() const override {
+    std::vector<coreai_opt::detail::LivePoint> out;
+    out.reserve(live.size());
+    for (const auto& l : live) {
+      coreai_opt::detail::LivePoint p;
+      p.name = join(l.host_path, l.child_name);
+      p.module = l.host_path;
+      p.weight = l.weight != nullptr;
+      p.spec = l.fq->config().spec;
+      p.schedule = l.schedule;
+      p.state = l.fq->state();
+      p.scale = l.fq->scale();
+      p.zero_point = l.fq->zero_point();
+      p.minval = l.fq->minval();
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  std::vector<std::pair<std::string, std::string>> module_paths() const override {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& item : model->named_modules("", /*include_self=*/true)) {
+      auto it = analysis->walk.index.find(item.value().get());
+      if (it == analysis->walk.index.end()) continue;  // fake-quants
+      out.emplace_back(item.key(), analysis->walk.modules[it->second].path);
+    }
+    return out;
+  }
+
+  void sync() override { refresh(); }
+
+  void before_step() override {
+    // A hint for optimizers built before prepare(): they hold the old tensors,
+    // which are now fake-quantized views, and never update the float weights.
+    bool any_grad = false, any_changed = false;
+    for (const auto& w : weights) {
+      if (!w->master.requires_grad()) continue;
+      if (w->master.grad().defined()) any_grad = true;
+      if (w->master_changed()) any_changed = true;
+    }
+    if (any_grad && !any_changed && !warned_unchanged) {
+      warned_unchanged = true;
+      warn(
+          "step(): no quantized float weight changed since the last refresh although they "
+          "have gradients. Build the optimizer from model->parameters() after prepare() "
+          "(prepare registers new float weight tensors) and call step() after "
+          "optimizer.step().");
     }
   }
-  for (const auto& p : a->points) plan.points.push_back(p.plan);
-  plan.skipped = impl_->prepared ? impl_->skipped : a->skipped;
-  for (const auto& wmsg : a->warnings) plan.warnings.push_back(wmsg);
-  if (impl_->prepared) {
-    for (std::size_t i = a->skipped.size(); i < impl_->skipped.size(); ++i) {
-      plan.warnings.push_back("not quantized: " + impl_->skipped[i].to_string());
+
+  void save(const std::string& path) const override {
+    torch::serialize::OutputArchive root;
+    torch::serialize::OutputArchive body;
+    model->save(body);
+    root.write(kArchiveModel, body);
+    root.write(kArchiveFormat, at::tensor(std::int64_t{1}));
+    root.save_to(path);
+  }
+
+  void load(const std::string& path) override {
+    torch::serialize::InputArchive root;
+    try {
+      root.load_from(path);
+    } catch (const std::exception& e) {
+      throw InvalidArgumentError("load('" + path + "'): cannot read the file: " +
+                                 io::error_summary(e));
+    }
+    at::Tensor format;
+    torch::serialize::InputArchive body;
+    if (!root.try_read(kArchiveFormat, format) || !root.try_read(kArchiveModel, body)) {
+      throw InvalidArgumentError("load('" + path +
+                                 "'): not a prepared eager model written by Quantizer::save()");
+    }
+    try {
+      model->load(body);
+    } catch (const std::exception& e) {
+      throw InvalidArgumentError(
+          "load('" + path + "'): the saved model does not fit this prepared model (another "
+          "model type or config?): " + io::error_summary(e));
     }
   }
-  return plan;
-}
 
-bool Quantizer::prepared() const { return impl_->prepared; }
-const std::vector<SkippedPoint>& Quantizer::skipped() const { return impl_->skipped; }
+  FinalizeResult finalize() override;
 
-std::shared_ptr<torch::nn::Module> Quantizer::prepare(const std::function<void()>& run_example) {
-  Impl& s = *impl_;
-  if (s.prepared) {
-    warn("Model has already been prepared; prepare() does nothing.");
-    return s.model;
+  void refresh() {
+    for (auto& w : weights) w->refresh();
+    for (auto& [m, t] : tables) t->cursor = 0;
   }
+
+  ModulePtr model;
+  QuantizerConfig config;
+  detail::ForwardFn forward;
+  bool prepared = false;
+  bool warned_unchanged = false;
+  std::optional<Analysis> analysis;  // of prepare (points realized)
+  std::vector<SkippedPoint> skipped;
+
+  struct Live {
+    FakeQuantize fq{nullptr};
+    const torch::nn::Module* host = nullptr;
+    std::string host_path;
+    std::string child_name;
+    std::optional<QATSchedule> schedule;
+    std::shared_ptr<detail::EagerWeight> weight;  // weight points
+    std::size_t point = 0;                        // index into analysis->points
+  };
+  std::vector<Live> live;
+  std::vector<std::shared_ptr<detail::EagerWeight>> weights;
+  std::map<const torch::nn::Module*, std::shared_ptr<detail::FunctionalTable>> tables;
+};
+
+std::pair<Model, QuantizationPlan> EagerBackend::prepare(const Example& example) {
+  EagerBackend& s = *this;
+  const std::function<void()> run_example = runner(example, "prepare()");
   if (!run_example) {
     throw InvalidArgumentError(
-        "prepare() needs run_example: a function running one forward "
-        "pass of the model on example inputs");
+        "prepare() needs an example: the forward inputs (`q.prepare({x})`) or a function "
+        "running one forward pass of the model");
   }
   Analysis a = analyze(s.model, s.config, trace_forward(*s.model, run_example));
 
@@ -821,7 +750,7 @@ std::shared_ptr<torch::nn::Module> Quantizer::prepare(const std::function<void()
     fq->enable_fake_quant(false);
     auto* host = const_cast<torch::nn::Module*>(p.host);
     host->register_module(p.child_name, fq);
-    Impl::Live l;
+    Live l;
     l.fq = fq;
     l.host = p.host;
     l.host_path = p.host_path;
@@ -892,7 +821,10 @@ std::shared_ptr<torch::nn::Module> Quantizer::prepare(const std::function<void()
   }
 
   // Observe: weights (refresh) and activations (the example forward).
-  s.set_all(/*observer=*/true, /*fake_quant=*/false);
+  for (auto& l : s.live) {
+    l.fq->enable_observer(true);
+    l.fq->enable_fake_quant(false);
+  }
   s.refresh();
   {
     const bool was_training = s.model->is_training();
@@ -908,7 +840,7 @@ std::shared_ptr<torch::nn::Module> Quantizer::prepare(const std::function<void()
   }
 
   // Remove the points a non-dividing block size disabled.
-  std::vector<Impl::Live> kept;
+  std::vector<Live> kept;
   for (auto& l : s.live) {
     if (!l.fq->disabled()) {
       kept.push_back(std::move(l));
@@ -947,8 +879,7 @@ std::shared_ptr<torch::nn::Module> Quantizer::prepare(const std::function<void()
     sp.rule = p.plan.rule;
     sp.reason = "the block size does not divide the tensor; left unquantized";
     a.skipped.push_back(sp);
-    p.plan.spec.reset();
-    p.plan.kind = "removed";
+    p.removed = true;
   }
   s.live = std::move(kept);
   // Drop the removed points from the plan.
@@ -956,7 +887,7 @@ std::shared_ptr<torch::nn::Module> Quantizer::prepare(const std::function<void()
     std::vector<Point> points;
     std::vector<std::size_t> new_index(a.points.size(), 0);
     for (std::size_t i = 0; i < a.points.size(); ++i) {
-      if (a.points[i].plan.kind == "removed") continue;
+      if (a.points[i].removed) continue;
       new_index[i] = points.size();
       points.push_back(std::move(a.points[i]));
     }
@@ -964,12 +895,10 @@ std::shared_ptr<torch::nn::Module> Quantizer::prepare(const std::function<void()
     a.points = std::move(points);
   }
 
-  s.set_all(/*observer=*/false, /*fake_quant=*/true);
-  s.refresh();
   s.skipped = a.skipped;
   if (!a.skipped.empty()) {
     std::string msg = "eager mode left " + std::to_string(a.skipped.size()) +
-                      " requested quantization point(s) unquantized (Quantizer::skipped() lists "
+                      " requested quantization point(s) unquantized (plan().skipped lists "
                       "them):";
     for (const auto& sp : a.skipped) msg += "\n  " + sp.to_string();
     warn(msg);
@@ -979,153 +908,12 @@ std::shared_ptr<torch::nn::Module> Quantizer::prepare(const std::function<void()
   }
   s.analysis = std::move(a);
   s.prepared = true;
-  return s.model;
+  return {Model(s.model), plan_of(*s.analysis, s.skipped)};
 }
 
-// ------------------------------------------------------------ modes
-
-Quantizer::ModeGuard::ModeGuard(ModeGuard&& o) noexcept
-    : impl_(o.impl_), kind_(o.kind_), was_training_(o.was_training_) {
-  o.impl_ = nullptr;
-}
-
-void Quantizer::ModeGuard::exit() {
-  if (!impl_) return;
-  Impl* impl = impl_;
-  impl_ = nullptr;
-  impl->exit_mode(kind_, was_training_);
-}
-
-Quantizer::ModeGuard::~ModeGuard() {
-  try {
-    exit();
-  } catch (const std::exception& e) {
-    warn(std::string("leaving a quantization mode failed: ") + e.what());
-  }
-}
-
-Quantizer::ModeGuard Quantizer::calibration_mode() {
-  Impl& s = *impl_;
-  if (!s.prepared) {
-    throw Error("Model must be prepared before entering calibration mode. Call prepare() first.");
-  }
-  s.require_prepared("entering calibration mode");
-  const bool was_training = s.model->is_training();
-  s.model->eval();
-  s.set_calibration();
-  s.refresh();
-  return ModeGuard(impl_.get(), ModeGuard::Kind::kCalibration, was_training);
-}
-
-Quantizer::ModeGuard Quantizer::training_mode() {
-  Impl& s = *impl_;
-  if (!s.prepared) {
-    throw Error("Model must be prepared before entering training mode. Call prepare() first.");
-  }
-  s.require_prepared("entering training mode");
-  if (s.in_training) throw Error("Nested training_mode() calls are not supported");
-  const bool was_training = s.model->is_training();
-  s.model->train(true);
-  s.set_all(/*observer=*/true, /*fake_quant=*/true);
-  s.apply_schedule();
-  s.in_training = true;
-  s.refresh();
-  return ModeGuard(impl_.get(), ModeGuard::Kind::kTraining, was_training);
-}
-
-void Quantizer::step() {
-  Impl& s = *impl_;
-  if (!s.in_training) {
-    throw Error("step() must be called inside training_mode() (after optimizer.step())");
-  }
-  // A hint for optimizers built before prepare(): they hold the old tensors,
-  // which are now fake-quantized views, and never update the float weights.
-  bool any_grad = false, any_changed = false;
-  for (const auto& w : s.weights) {
-    if (!w->master.requires_grad()) continue;
-    if (w->master.grad().defined()) any_grad = true;
-    if (w->master_changed()) any_changed = true;
-  }
-  if (any_grad && !any_changed && !s.warned_unchanged) {
-    s.warned_unchanged = true;
-    warn(
-        "step(): no quantized float weight changed since the last refresh although they have "
-        "gradients. Build the optimizer from model->parameters() after prepare() (prepare "
-        "registers new float weight tensors) and call step() after optimizer.step().");
-  }
-  ++s.steps;
-  if (s.any_schedule()) {
-    s.apply_schedule();
-  } else if (!s.warned_no_schedule) {
-    s.warned_no_schedule = true;
-    warn(
-        "step() was called but no qat_schedule is configured; observers and fake "
-        "quantization stay as they are (step() still refreshes the fake-quantized weights)");
-  }
-  s.refresh();
-}
-
-std::int64_t Quantizer::step_count() const { return impl_->steps; }
-
-void Quantizer::refresh_weights() {
-  impl_->require_prepared("refresh_weights()");
-  impl_->refresh();
-}
-
-namespace {
-void set_points(Quantizer::Impl& s, const torch::nn::Module* module, const char* what,
-                bool observer, bool on) {
-  s.require_prepared(std::string(what) + "()");
-  if (s.any_schedule()) {
-    throw Error(std::string(what) +
-                "() cannot be used with a qat_schedule configured; the schedule controls "
-                "observers and fake quantization (see step())");
-  }
-  std::set<const torch::nn::Module*> scope;
-  if (module) {
-    if (s.analysis->walk.index.count(module) == 0) {
-      throw InvalidArgumentError(std::string(what) +
-                                 "(): the module is not part of the prepared model");
-    }
-    for (const auto& m : module->modules(/*include_self=*/true)) scope.insert(m.get());
-  }
-  for (auto& l : s.live) {
-    if (module && scope.count(l.host) == 0) continue;
-    if (observer) {
-      l.fq->enable_observer(on);
-    } else {
-      l.fq->enable_fake_quant(on);
-    }
-  }
-  s.refresh();
-}
-}  // namespace
-
-void Quantizer::enable_observer(const torch::nn::Module* m) {
-  set_points(*impl_, m, "enable_observer", true, true);
-}
-void Quantizer::disable_observer(const torch::nn::Module* m) {
-  set_points(*impl_, m, "disable_observer", true, false);
-}
-void Quantizer::enable_fake_quant(const torch::nn::Module* m) {
-  set_points(*impl_, m, "enable_fake_quant", false, true);
-}
-void Quantizer::disable_fake_quant(const torch::nn::Module* m) {
-  set_points(*impl_, m, "disable_fake_quant", false, false);
-}
-
-// ------------------------------------------------------------ finalize
-
-FinalizeReport Quantizer::finalize() {
-  Impl& s = *impl_;
-  if (!s.prepared) throw Error("Model must be prepared before finalize(). Call prepare() first.");
-  s.require_prepared("finalize()");
-  if (s.in_training) throw Error("finalize() cannot be called inside training_mode()");
+FinalizeResult EagerBackend::finalize() {
+  EagerBackend& s = *this;
   FinalizeReport report;
-  for (const auto& p : s.model->parameters()) {
-    report.parameter_bytes_before += p.numel() * static_cast<std::int64_t>(p.element_size());
-  }
-  s.set_all(/*observer=*/false, /*fake_quant=*/true);
   std::int64_t saved = 0;
   for (auto& l : s.live) {
     if (!l.weight) continue;
@@ -1141,19 +929,7 @@ FinalizeReport Quantizer::finalize() {
     r.dtype = std::string(dtype_name(spec.dtype));
     r.numel = w.master.numel();
     r.float_bytes = r.numel * static_cast<std::int64_t>(w.master.element_size());
-    const std::int64_t bits = spec.n_bits();
-    const std::int64_t n_params = w.fq->scale().numel();
-    std::int64_t bytes = (r.numel * bits + 7) / 8;
-    const bool e8m0 = spec.effective_scale_dtype().has_value();
-    bytes += n_params * (e8m0 ? 1 : 4);
-    if (!is_float(spec.dtype)) {
-      if (spec.qformulation == QuantizationFormulation::kMinval) {
-        bytes += n_params * 4;
-      } else if (spec.qscheme == QuantizationScheme::kAsymmetric) {
-        bytes += (n_params * bits + 7) / 8;
-      }
-    }
-    r.quantized_bytes = bytes;
+    r.quantized_bytes = quantized_bytes(spec, r.numel, w.fq->scale().numel());
     saved += r.float_bytes - r.quantized_bytes;
     w.unsplit(values);
     const_cast<torch::nn::Module*>(l.host)->unregister_module(l.child_name);
@@ -1162,18 +938,27 @@ FinalizeReport Quantizer::finalize() {
   for (const auto& m : s.analysis->walk.modules) {
     if (auto* d = dynamic_cast<nn::QuantizedModule*>(m.module.get())) d->detach_weights();
   }
-  std::vector<Impl::Live> activations;
+  std::vector<Live> activations;
   for (auto& l : s.live) {
     if (!l.weight) activations.push_back(std::move(l));
   }
   s.live = std::move(activations);
   s.weights.clear();
-  report.parameter_bytes_after = report.parameter_bytes_before - saved;
-  s.finalized = true;
-  return report;
+  report.parameter_bytes_after = Model(s.model).state_bytes() - saved;
+  return {Model(s.model), std::move(report)};
 }
 
+}  // namespace
+
 }  // namespace quantization
+
+namespace detail {
+std::unique_ptr<QuantizerBackend> make_eager_backend(const std::shared_ptr<torch::nn::Module>& model,
+                                                     const QuantizerConfig& config,
+                                                     const ForwardFn& forward) {
+  return std::make_unique<quantization::EagerBackend>(model, config, forward);
+}
+}  // namespace detail
 }  // namespace coreai_opt
 
 // ------------------------------------------------------------ EagerModelInspector
@@ -1226,14 +1011,6 @@ void format_module(const ModuleInfo& m, const std::string& prefix, std::ostrings
     const bool last = ++k == n;
     os << prefix << (last ? "└── " : "├── ") << "◆ " << op.op_name << " ["
        << op.op_type.value_or("?") << "]\n";
-  }
-}
-
-std::regex compile_regex(const std::string& pattern) {
-  try {
-    return std::regex(pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    throw InvalidArgumentError("Invalid regex pattern '" + pattern + "': " + e.what());
   }
 }
 
@@ -1292,7 +1069,7 @@ std::vector<OpInfo> EagerModelInspector::get_matched_ops_for_op_type(
 
 std::vector<OpInfo> EagerModelInspector::get_matched_ops_for_op_name(
     const std::string& regex) const {
-  const std::regex re = compile_regex(regex);
+  const std::regex re = coreai_opt::detail::compile_regex(regex, "the query");
   std::vector<OpInfo> out;
   for (const auto& op : ops_) {
     if (std::regex_match(op.op_name, re)) out.push_back(op);
@@ -1302,7 +1079,7 @@ std::vector<OpInfo> EagerModelInspector::get_matched_ops_for_op_name(
 
 std::vector<OpInfo> EagerModelInspector::get_matched_ops_for_module_name(
     const std::string& regex) const {
-  const std::regex re = compile_regex(regex);
+  const std::regex re = coreai_opt::detail::compile_regex(regex, "the query");
   std::vector<OpInfo> out;
   for (const auto& op : ops_) {
     bool hit = false;

@@ -14,7 +14,7 @@
 
 namespace coreai_opt::jit_detail {
 
-using quantization::GraphPlanPoint;
+using quantization::PlanPoint;
 using quantization::lookup;
 using quantization::ModuleConfigLevel;
 using quantization::OpConfigLevel;
@@ -24,20 +24,6 @@ using quantization::QuantizationSpec;
 using quantization::Resolution;
 using quantization::TensorKey;
 
-std::vector<std::int64_t> block_size_for(const quantization::Granularity& g,
-                                         const std::vector<std::int64_t>& shape) {
-  using quantization::GranularityType;
-  switch (g.type) {
-    case GranularityType::kPerTensor:
-      return kernels::per_tensor_block_size(shape);
-    case GranularityType::kPerChannel:
-      return kernels::per_channel_block_size(shape, g.axis);
-    case GranularityType::kPerBlock:
-      if (g.block_size_is_list) return kernels::per_block_block_size(shape, g.block_size);
-      return kernels::per_block_block_size(shape, g.block_size.at(0), g.axis);
-  }
-  return kernels::per_tensor_block_size(shape);
-}
 
 namespace {
 
@@ -290,15 +276,15 @@ class Annotator {
     return ann_.fqs.size() - 1;
   }
 
-  std::size_t add_point(GraphPlanPoint p, std::optional<std::size_t> fq) {
+  std::size_t add_point(PlanPoint p, std::optional<std::size_t> fq) {
     ann_.points.push_back(std::move(p));
     ann_.point_fq.push_back(fq);
     return ann_.points.size() - 1;
   }
 
-  GraphPlanPoint op_point(PointKind kind, const GraphOp& op, std::string tensor,
+  PlanPoint op_point(PointKind kind, const GraphOp& op, std::string tensor,
                           std::string rule) const {
-    GraphPlanPoint p;
+    PlanPoint p;
     p.kind = kind;
     p.op_name = op.name;
     p.op_type = op.type;
@@ -537,7 +523,7 @@ class Annotator {
                                std::int64_t idx, const std::optional<QuantizationSpec>& found,
                                const Value* value) {
     const bool input = kind == PointKind::kModuleInput;
-    GraphPlanPoint p;
+    PlanPoint p;
     p.kind = kind;
     p.module = m.name;
     p.module_type = m.type;
@@ -813,7 +799,7 @@ class Annotator {
           }
         }
       }
-      GraphPlanPoint p;
+      PlanPoint p;
       p.kind = PointKind::kModuleState;
       p.module = ov->module;
       p.module_type = type_of(ov->module);
@@ -1167,8 +1153,20 @@ class Annotator {
     for (std::size_t i = 0; i < ann_.points.size(); ++i) {
       if (!ann_.point_fq[i]) continue;
       const FqDef& f = ann_.fqs[*ann_.point_fq[i]];
-      ann_.points[i].spec = f.spec;
-      if (!f.skipped) ann_.points[i].fake_quant = f.name;
+      PlanPoint& p = ann_.points[i];
+      p.spec = f.spec;
+      if (!f.skipped) {
+        p.fake_quant = f.name;
+        continue;
+      }
+      quantization::SkippedPoint s;
+      s.kind = p.kind;
+      s.module = p.module;
+      s.module_type = p.module_type;
+      s.tensor = p.tensor;
+      s.rule = p.rule;
+      s.reason = "the block size does not divide the tensor; left unquantized";
+      ann_.skipped.push_back(std::move(s));
     }
   }
 

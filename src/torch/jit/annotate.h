@@ -13,7 +13,7 @@
 
 #include "coreai_opt/quantization/config.h"
 #include "coreai_opt/quantization/resolution.h"
-#include "coreai_opt/torch/jit_quantizer.h"
+#include "coreai_opt/quantization/plan.h"
 #include "torch/jit/graph.h"
 
 namespace coreai_opt::jit_detail {
@@ -53,8 +53,10 @@ using UseKey = std::tuple<const Node*, std::size_t, std::size_t>;  // node, inpu
 /// The annotation of one graph.
 struct Annotation {
   std::vector<FqDef> fqs;
-  std::vector<quantization::GraphPlanPoint> points;
+  std::vector<quantization::PlanPoint> points;
   std::vector<std::optional<std::size_t>> point_fq;
+  /// Points whose block size does not divide the example tensor.
+  std::vector<quantization::SkippedPoint> skipped;
   std::vector<std::string> warnings;
   std::map<const Value*, std::size_t> value_fq;                 ///< output fake-quants
   std::map<UseKey, std::size_t> input_fq;                       ///< per-use input fake-quants
@@ -79,15 +81,13 @@ Annotation annotate(const torch::jit::Module& root, const AnalyzedGraph& a,
                     const quantization::QuantizerConfig& config,
                     const std::unordered_map<const Value*, at::Tensor>& probe);
 
-/// Block sizes of granularity `g` for `shape` (throws BlockSizeMismatchError).
-std::vector<std::int64_t> block_size_for(const quantization::Granularity& g,
-                                         const std::vector<std::int64_t>& shape);
+using quantization::block_size_for;
 
 /// Inserts a coreai_opt::fake_quant_forward call on `x` at the current insert
 /// point, reading the state buffers of `fq` from the graph's `self`.
 Value* insert_fake_quant(Graph& g, Value* x, const FqDef& fq);
 
-/// Finalizes a clone of a prepared module in place (see JitQuantizer::finalize).
+/// Finalizes a clone of a prepared module in place (see Quantizer::finalize).
 void finalize_module(torch::jit::Module& module, const std::vector<FqDef>& fqs);
 
 /// Bytes of the distinct parameter and buffer tensors of `m`.

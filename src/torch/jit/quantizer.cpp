@@ -1,5 +1,6 @@
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
+#include <torch/csrc/jit/serialization/import.h>
 
 #include <iomanip>
 #include <nlohmann/json.hpp>
@@ -11,99 +12,19 @@
 #include "coreai_opt/errors.h"
 #include "coreai_opt/quantization/schema.h"
 #include "coreai_opt/torch/fake_quantize.h"
-#include "coreai_opt/torch/jit_quantizer.h"
+#include "coreai_opt/torch/quantizer.h"
 #include "coreai_opt/warnings.h"
 #include "torch/jit/annotate.h"
 #include "torch/jit/graph.h"
 #include "torch/jit/patterns.h"
+#include "torch/quantizer_backend.h"
 
 namespace coreai_opt {
 namespace quantization {
 
 namespace jd = jit_detail;
 
-std::string_view to_string(PointKind kind) {
-  switch (kind) {
-    case PointKind::kOpInput:
-      return "op_input";
-    case PointKind::kOpOutput:
-      return "op_output";
-    case PointKind::kOpState:
-      return "op_state";
-    case PointKind::kModuleInput:
-      return "module_input";
-    case PointKind::kModuleOutput:
-      return "module_output";
-    case PointKind::kModuleState:
-      return "module_state";
-  }
-  return "op_input";
-}
-
 namespace {
-
-std::string spec_text(const QuantizationSpec& s) {
-  std::string out(dtype_name(s.dtype));
-  out += " " + std::string(to_string(s.granularity.type));
-  if (s.granularity.axis) out += "(axis " + std::to_string(*s.granularity.axis) + ")";
-  if (!s.granularity.block_size.empty()) {
-    out += "[";
-    for (std::size_t i = 0; i < s.granularity.block_size.size(); ++i)
-      out += (i ? "," : "") + std::to_string(s.granularity.block_size[i]);
-    out += "]";
-  }
-  out += " " + std::string(to_string(s.qscheme));
-  return out;
-}
-
-// The graph-mode key restrictions of reference §3.5 (NotImplementedError there).
-void check_keys(const SpecMap& in, const SpecMap& out) {
-  auto repr = [](const SpecMap& m) {
-    std::string s = "{";
-    bool first = true;
-    for (const auto& [k, v] : m) {
-      s += (first ? "" : ", ") + k.repr() + ": " + (v ? "QuantizationSpec(...)" : "None");
-      first = false;
-    }
-    return s + "}";
-  };
-  for (const auto& [k, v] : in) {
-    (void)v;
-    if (!k.is_index() && !k.is_wildcard()) {
-      throw UnsupportedError(
-          "Only integer indices or '*' are supported for op and module input and output specs "
-          "currently. Got " +
-          repr(in));
-    }
-  }
-  for (const auto& [k, v] : out) {
-    (void)v;
-    if (!k.is_wildcard() && !(k.is_index() && k.index() == 0)) {
-      throw UnsupportedError(
-          "op_output_qspec currently supports setting for '*' or 0 tensor only. Got " + repr(out));
-    }
-  }
-}
-
-void check_module_keys(const ModuleQuantizerConfig& m) {
-  check_keys(m.op_input_spec, m.op_output_spec);
-  check_keys(m.module_input_spec, {});
-  check_keys(m.module_output_spec, {});
-  for (const auto& [k, c] : m.op_type_config) check_keys(c.op_input_spec, c.op_output_spec);
-  for (const auto& [k, c] : m.op_name_config) check_keys(c.op_input_spec, c.op_output_spec);
-}
-
-void set_flag(const at::Tensor& state, std::int64_t i, bool on) {
-  if (state.device().is_cpu()) {
-    state.data_ptr<std::int64_t>()[i] = on ? 1 : 0;
-  } else {
-    state[i].fill_(on ? 1 : 0);
-  }
-}
-bool get_flag(const at::Tensor& state, std::int64_t i) {
-  return state.device().is_cpu() ? state.data_ptr<std::int64_t>()[i] != 0
-                                 : state[i].item<std::int64_t>() != 0;
-}
 
 // `self.a.b.c` read at the current insertion point.
 torch::jit::Value* attr_chain(torch::jit::Graph& g, const std::string& path) {
@@ -121,7 +42,7 @@ torch::jit::Value* unwrap(torch::jit::Graph& g, torch::jit::Value* v) {
 }
 
 // `op_input 0 of linear_1`, `module_input 0 of module 'enc'`: a point in an error message.
-std::string point_text(const GraphPlanPoint& p) {
+std::string point_text(const PlanPoint& p) {
   return std::string(to_string(p.kind)) + " " + p.tensor + " of " +
          (p.op_name ? *p.op_name : "module '" + p.module + "'");
 }
@@ -195,185 +116,158 @@ void share_states_like(const torch::jit::Module& original, const torch::jit::Mod
   }
 }
 
-}  // namespace
 
-// ------------------------------------------------------------------ plan I/O
-
-std::string GraphPlan::to_json(int indent) const {
-  nlohmann::ordered_json j;
-  j["execution_mode"] = "graph";
-  j["points"] = nlohmann::ordered_json::array();
-  for (const auto& p : points) {
-    nlohmann::ordered_json e;
-    e["kind"] = std::string(quantization::to_string(p.kind));
-    e["op_name"] = p.op_name ? nlohmann::ordered_json(*p.op_name) : nlohmann::ordered_json();
-    e["op_type"] = p.op_type ? nlohmann::ordered_json(*p.op_type) : nlohmann::ordered_json();
-    e["module"] = p.module;
-    e["module_type"] = p.module_type;
-    e["tensor"] = p.tensor;
-    e["spec"] =
-        p.spec ? nlohmann::ordered_json::parse(spec_to_json(*p.spec)) : nlohmann::ordered_json();
-    e["rule"] = p.rule;
-    e["fake_quant"] =
-        p.fake_quant.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(p.fake_quant);
-    j["points"].push_back(std::move(e));
-  }
-  j["warnings"] = warnings;
-  return j.dump(indent);
-}
-
-std::string GraphPlan::format_table() const {
-  std::vector<std::vector<std::string>> rows;
-  rows.push_back({"kind", "op", "module", "tensor", "spec", "fake_quant", "rule"});
-  for (const auto& p : points) {
-    std::string op = p.op_name ? *p.op_name + " [" + p.op_type.value_or("?") + "]" : "-";
-    rows.push_back({std::string(quantization::to_string(p.kind)), op,
-                    (p.module.empty() ? "<root>" : p.module) + " (" + p.module_type + ")", p.tensor,
-                    p.spec ? spec_text(*p.spec) : "not quantized",
-                    p.fake_quant.empty() ? "-" : p.fake_quant, p.rule});
-  }
-  std::vector<std::size_t> width(rows[0].size(), 0);
-  for (const auto& r : rows)
-    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  std::ostringstream os;
-  for (const auto& r : rows) {
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      os << r[i];
-      if (i + 1 < r.size()) os << std::string(width[i] - r[i].size() + 2, ' ');
-    }
-    os << "\n";
-  }
-  os << points.size() << " quantization points\n";
-  for (const auto& w : warnings) os << "warning: " << w << "\n";
-  return os.str();
-}
-
-// ------------------------------------------------------------------ JitQuantizer
-
-struct JitQuantizer::Impl {
-  torch::jit::Module original;
-  QuantizerConfig config;
-  std::optional<torch::jit::Module> prepared;
-  std::vector<jd::FqDef> fqs;  // the inserted ones
-  GraphPlan plan;
-  std::int64_t steps = 0;
-  bool in_training = false;
-  bool warned_no_schedule = false;
-  std::int64_t bytes_before = 0;
-  std::int64_t bytes_after = 0;
-
-  void require_prepared(const std::string& what) const {
-    if (!prepared) throw Error(what);
-  }
-  at::Tensor state_of(const jd::FqDef& f) const {
-    return prepared->attr(f.prefix + "state").toTensor();
-  }
-  bool any_schedule() const {
-    for (const auto& f : fqs)
-      if (f.schedule) return true;
-    return false;
-  }
-  void set_all(bool observer, bool fake_quant) const {
-    for (const auto& f : fqs) {
-      const at::Tensor s = state_of(f);
-      set_flag(s, kObserverEnabled, observer);
-      set_flag(s, kFakeQuantEnabled, fake_quant);
-    }
-  }
-  // calibration_mode(): every observer on; weight fake quantization on, so the
-  // activation observers see the quantized weights; activation fake
-  // quantization off (the reference's rule).
-  void set_calibration() const {
-    for (const auto& f : fqs) {
-      const at::Tensor s = state_of(f);
-      set_flag(s, kObserverEnabled, true);
-      set_flag(s, kFakeQuantEnabled, f.weight);
-    }
-  }
-  void apply_schedule() const {
-    for (const auto& f : fqs) {
-      if (!f.schedule) continue;
-      const at::Tensor s = state_of(f);
-      set_flag(s, kObserverEnabled, f.schedule->observer_enabled_at(steps));
-      set_flag(s, kFakeQuantEnabled, f.schedule->fake_quant_enabled_at(steps));
-    }
-  }
-  void switch_flag(const std::optional<std::string>& module, std::int64_t index, bool on,
-                   const char* name) const {
-    require_prepared(std::string("Model must be prepared before calling ") + name +
-                     "(). Call prepare() first.");
-    if (any_schedule()) {
-      throw Error(std::string(name) +
-                  "() cannot be used with a qat_schedule configured; the schedule controls "
-                  "observers and fake quantization (call step() inside training_mode())");
-    }
-    std::string path;
-    if (module) {
-      bool found = false;
-      std::string canonical;
-      std::map<ModuleIdentity, std::string> first;
-      for (const auto& e : jd::module_tree(*prepared)) {
-        auto [it, fresh] = first.emplace(e.identity, e.path);
-        (void)fresh;
-        if (e.path == *module) {
-          found = true;
-          canonical = it->second;
-        }
-      }
-      if (!found)
-        throw InvalidArgumentError("Module '" + *module + "' is not part of the prepared model");
-      path = canonical;
-    }
-    for (const auto& f : fqs)
-      if (!module || jd::path_within(f.module, path)) set_flag(state_of(f), index, on);
-  }
-};
-
-JitQuantizer::JitQuantizer(torch::jit::Module module, QuantizerConfig config)
-    : impl_(std::make_unique<Impl>()) {
-  config.validate();
-  if (config.execution_mode != ExecutionMode::kGraph) {
-    throw InvalidArgumentError(
-        "JitQuantizer quantizes TorchScript modules in graph mode; the config asks for "
-        "execution_mode 'eager' (use the eager Quantizer on a torch::nn::Module)");
-  }
-  if (config.global_config) check_module_keys(*config.global_config);
-  for (const auto& [k, m] : config.module_type_configs) check_module_keys(m);
-  for (const auto& [k, m] : config.module_name_configs) check_module_keys(m);
-  impl_->original = std::move(module);
-  impl_->config = std::move(config);
-  impl_->bytes_before = jd::state_bytes(impl_->original);
-}
-
-JitQuantizer::~JitQuantizer() = default;
-JitQuantizer::JitQuantizer(JitQuantizer&&) noexcept = default;
-JitQuantizer& JitQuantizer::operator=(JitQuantizer&&) noexcept = default;
-
-namespace {
-GraphPlan plan_of(const jd::Annotation& ann) {
-  GraphPlan p;
+QuantizationPlan plan_of(const jd::Annotation& ann) {
+  QuantizationPlan p;
+  p.execution_mode = ExecutionMode::kGraph;
   p.points = ann.points;
+  p.skipped = ann.skipped;
   p.warnings = ann.warnings;
   return p;
 }
-}  // namespace
 
-GraphPlan JitQuantizer::plan(const std::vector<c10::IValue>& example_inputs) const {
-  torch::jit::Module m = impl_->original;
-  const jd::AnalyzedGraph a = jd::analyze_copy(m);
-  std::unordered_map<const jd::Value*, at::Tensor> probe;
-  if (!example_inputs.empty()) probe = jd::probe_values(m, a, example_inputs);
-  return plan_of(jd::annotate(m, a, impl_->config, probe));
+// Graph mode takes the forward inputs: the prepared model is a copy, which a
+// function of the caller's could not reach.
+std::vector<c10::IValue> inputs_of(const Example& example, const char* what) {
+  if (example.run()) {
+    throw InvalidArgumentError(std::string(what) +
+                               ": graph mode runs a prepared copy of the TorchScript module, so "
+                               "a function cannot serve as the example; pass the forward inputs "
+                               "(e.g. `{x}`)");
+  }
+  return example.inputs();
 }
 
-torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example_inputs) {
-  if (impl_->prepared) {
-    throw Error("Model has already been prepared. Cannot re-prepare a prepared model.");
+// The graph-mode backend: prepares a clone of the TorchScript module by
+// inserting coreai_opt::fake_quant_forward calls into its inlined forward graph,
+// with the state buffers on the root.
+class GraphBackend final : public coreai_opt::detail::QuantizerBackend {
+ public:
+  GraphBackend(torch::jit::Module model, QuantizerConfig config)
+      : original_(std::move(model)), config_(std::move(config)) {}
+
+  QuantizationPlan plan(const Example& example) const override {
+    const std::vector<c10::IValue> inputs = inputs_of(example, "plan()");
+    const jd::AnalyzedGraph a = jd::analyze_copy(original_);
+    std::unordered_map<const jd::Value*, at::Tensor> probe;
+    if (!inputs.empty()) probe = jd::probe_values(original_, a, inputs);
+    return plan_of(jd::annotate(original_, a, config_, probe));
   }
+
+  std::pair<Model, QuantizationPlan> prepare(const Example& example) override;
+
+  std::vector<coreai_opt::detail::LivePoint> points() const override {
+    std::vector<coreai_opt::detail::LivePoint> out;
+    if (!prepared_) return out;
+    out.reserve(fqs_.size());
+    for (const auto& f : fqs_) {
+      coreai_opt::detail::LivePoint p;
+      p.name = f.name;
+      p.module = f.module;
+      p.weight = f.weight;
+      p.spec = f.spec;
+      p.schedule = f.schedule;
+      p.state = prepared_->attr(f.prefix + "state").toTensor();
+      p.scale = prepared_->attr(f.prefix + "scale").toTensor();
+      p.zero_point = prepared_->attr(f.prefix + "zero_point").toTensor();
+      p.minval = prepared_->attr(f.prefix + "minval").toTensor();
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  std::vector<std::pair<std::string, std::string>> module_paths() const override {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::map<ModuleIdentity, std::string> first;
+    for (const auto& e : jd::module_tree(*prepared_)) {
+      auto it = first.emplace(e.identity, e.path).first;
+      out.emplace_back(e.path, it->second);
+    }
+    return out;
+  }
+
+  void save(const std::string& path) const override { prepared_->save(path); }
+
+  void load(const std::string& path) override {
+    const torch::jit::Module saved = torch::jit::load(path);
+    copy_state(saved, *prepared_, path);
+  }
+
+  FinalizeResult finalize() override {
+    torch::jit::Module m = prepared_->clone();
+    share_states_like(*prepared_, m);
+    jd::detach_states(m);
+    jd::finalize_module(m, fqs_);
+    FinalizeResult r{Model(m), {}};
+    for (const auto& f : fqs_) {
+      if (!f.weight) continue;
+      FinalizeReport::Weight w;
+      w.name = f.weight_path;
+      w.dtype = std::string(dtype_name(f.spec.dtype));
+      w.numel = f.weight_tensor.numel();
+      w.float_bytes = w.numel * static_cast<std::int64_t>(f.weight_tensor.element_size());
+      w.quantized_bytes = quantized_bytes(
+          f.spec, w.numel, prepared_->attr(f.prefix + "scale").toTensor().numel());
+      r.report.weights.push_back(std::move(w));
+    }
+    r.report.parameter_bytes_after = jd::state_bytes(m);
+    return r;
+  }
+
+ private:
+  // Copies every parameter and buffer of `from` into the same-named tensor of
+  // `to`; the two must hold the same names and shapes.
+  static void copy_state(const torch::jit::Module& from, torch::jit::Module& to,
+                         const std::string& path) {
+    std::map<std::string, at::Tensor> src;
+    for (const auto& p : from.named_parameters()) src[p.name] = p.value;
+    for (const auto& b : from.named_buffers()) src[b.name] = b.value;
+    std::map<std::string, at::Tensor> dst;
+    for (const auto& p : to.named_parameters()) dst[p.name] = p.value;
+    for (const auto& b : to.named_buffers()) dst[b.name] = b.value;
+    for (const auto& [name, t] : dst) {
+      auto it = src.find(name);
+      if (it == src.end()) {
+        throw InvalidArgumentError("load('" + path + "'): the file has no tensor '" + name +
+                                   "'; it was not saved from this prepared model");
+      }
+      src.erase(it);
+    }
+    if (!src.empty()) {
+      throw InvalidArgumentError("load('" + path + "'): the file has tensor '" + src.begin()->first +
+                                 "' that the prepared model lacks; it was not saved from this "
+                                 "prepared model");
+    }
+    at::NoGradGuard no_grad;
+    std::map<std::string, at::Tensor> values;
+    for (const auto& p : from.named_parameters()) values[p.name] = p.value;
+    for (const auto& b : from.named_buffers()) values[b.name] = b.value;
+    for (auto& [name, t] : dst) {
+      const at::Tensor& v = values.at(name);
+      if (t.sizes() != v.sizes()) {
+        if (t.numel() != 0 && v.numel() != 0) {
+          throw InvalidArgumentError("load('" + path + "'): tensor '" + name + "' has shape " +
+                                     c10::str(v.sizes()) + " in the file and " +
+                                     c10::str(t.sizes()) + " in the prepared model");
+        }
+        t.resize_(v.sizes());
+      }
+      t.copy_(v);
+    }
+  }
+
+  torch::jit::Module original_;
+  QuantizerConfig config_;
+  std::optional<torch::jit::Module> prepared_;
+  std::vector<jd::FqDef> fqs_;
+};
+
+std::pair<Model, QuantizationPlan> GraphBackend::prepare(const Example& example) {
+  const std::vector<c10::IValue> example_inputs = inputs_of(example, "prepare()");
   // A clone: fresh class types for the root and fresh methods never run (the
   // executor caches its graph at the first run, so edits must come first).
-  torch::jit::Module m = impl_->original.clone();
-  share_states_like(impl_->original, m);
+  torch::jit::Module m = original_.clone();
+  share_states_like(original_, m);
   jd::detach_states(m);
   for (const auto& e : jd::module_tree(m)) {
     if (!e.path.empty() && e.module.type() == m.type())
@@ -384,10 +278,10 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
   jd::AnalyzedGraph a = jd::analyze(m, fn.graph());
   std::unordered_map<const jd::Value*, at::Tensor> probe;
   if (!example_inputs.empty()) probe = jd::probe_values(m, a, example_inputs);
-  jd::Annotation ann = jd::annotate(m, a, impl_->config, probe);
+  jd::Annotation ann = jd::annotate(m, a, config_, probe);
   if (example_inputs.empty()) {
     // Weights take their scales from their own values; activations need data.
-    std::vector<const GraphPlanPoint*> activations;
+    std::vector<const PlanPoint*> activations;
     for (const auto& p : ann.points) {
       if (p.kind != PointKind::kOpState && p.kind != PointKind::kModuleState &&
           !p.fake_quant.empty())
@@ -400,9 +294,9 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
           "); example inputs are required to calibrate them");
     }
   }
-  if (impl_->config.preserved_attributes) {
+  if (config_.preserved_attributes) {
     // TorchScript clones keep every attribute; a name the model lacks is a typo.
-    for (const auto& name : *impl_->config.preserved_attributes)
+    for (const auto& name : *config_.preserved_attributes)
       if (!m.hasattr(name))
         ann.warnings.push_back("preserved attribute '" + name + "' not found on the model");
   }
@@ -565,15 +459,17 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
   }
   g.lint();
 
-  impl_->prepared = m;
+  prepared_ = m;
   for (const auto& f : ann.fqs)
-    if (!f.skipped) impl_->fqs.push_back(f);
-  impl_->plan = plan_of(ann);
+    if (!f.skipped) fqs_.push_back(f);
 
   // One observed pass in eval mode sets every scale; without example inputs
   // (weights only, checked above) the weight calls alone run.
   const bool was_training = m.is_training();
-  impl_->set_all(true, false);
+  for (const auto& p : points()) {
+    set_fake_quant_flag(p.state, kObserverEnabled, true);
+    set_fake_quant_flag(p.state, kFakeQuantEnabled, false);
+  }
   m.eval();
   {
     at::NoGradGuard no_grad;
@@ -584,135 +480,28 @@ torch::jit::Module JitQuantizer::prepare(const std::vector<c10::IValue>& example
     }
   }
   m.train(was_training);
-  impl_->set_all(false, true);
-  return m;
+  return {Model(m), plan_of(ann)};
 }
 
-bool JitQuantizer::is_prepared() const { return impl_->prepared.has_value(); }
-
-torch::jit::Module JitQuantizer::prepared_module() const {
-  impl_->require_prepared("Model must be prepared first. Call prepare() first.");
-  return *impl_->prepared;
-}
-
-const GraphPlan& JitQuantizer::prepared_plan() const { return impl_->plan; }
-
-JitQuantizer::ModeGuard::ModeGuard(JitQuantizer* q, bool training, bool was_training)
-    : q_(q), training_(training), was_training_(was_training) {}
-
-JitQuantizer::ModeGuard::ModeGuard(ModeGuard&& o) noexcept
-    : q_(o.q_), training_(o.training_), was_training_(o.was_training_) {
-  o.q_ = nullptr;
-}
-
-JitQuantizer::ModeGuard::~ModeGuard() {
-  if (q_ == nullptr) return;
-  Impl& impl = *q_->impl_;
-  impl.set_all(false, true);
-  impl.prepared->train(was_training_);
-  if (training_) impl.in_training = false;
-}
-
-JitQuantizer::ModeGuard JitQuantizer::calibration_mode() {
-  impl_->require_prepared(
-      "Model must be prepared before entering calibration mode. Call prepare() first.");
-  const bool was = impl_->prepared->is_training();
-  impl_->set_calibration();
-  impl_->prepared->eval();
-  return ModeGuard(this, false, was);
-}
-
-JitQuantizer::ModeGuard JitQuantizer::training_mode() {
-  impl_->require_prepared(
-      "Model must be prepared before entering training mode. Call prepare() first.");
-  if (impl_->in_training) throw Error("Nested training_mode() calls are not supported");
-  const bool was = impl_->prepared->is_training();
-  impl_->prepared->train(true);
-  impl_->set_all(true, true);
-  impl_->apply_schedule();
-  impl_->in_training = true;
-  return ModeGuard(this, true, was);
-}
-
-void JitQuantizer::step() {
-  if (!impl_->in_training) {
-    throw Error(
-        "step() can only be called inside training_mode(); enter it with "
-        "`auto guard = quantizer.training_mode();`");
-  }
-  ++impl_->steps;
-  if (!impl_->any_schedule()) {
-    // Once per quantizer, as Python shows a repeated UserWarning once.
-    if (impl_->warned_no_schedule) return;
-    impl_->warned_no_schedule = true;
-    warn(
-        "step() was called but no qat_schedule is configured; observer and fake-quant states "
-        "are unchanged");
-    return;
-  }
-  impl_->apply_schedule();
-}
-
-std::int64_t JitQuantizer::step_count() const { return impl_->steps; }
-
-void JitQuantizer::enable_observer(const std::optional<std::string>& module) {
-  impl_->switch_flag(module, kObserverEnabled, true, "enable_observer");
-}
-void JitQuantizer::disable_observer(const std::optional<std::string>& module) {
-  impl_->switch_flag(module, kObserverEnabled, false, "disable_observer");
-}
-void JitQuantizer::enable_fake_quant(const std::optional<std::string>& module) {
-  impl_->switch_flag(module, kFakeQuantEnabled, true, "enable_fake_quant");
-}
-void JitQuantizer::disable_fake_quant(const std::optional<std::string>& module) {
-  impl_->switch_flag(module, kFakeQuantEnabled, false, "disable_fake_quant");
-}
-
-std::vector<JitQuantizer::FakeQuantState> JitQuantizer::fake_quants() const {
-  std::vector<FakeQuantState> out;
-  if (!impl_->prepared) return out;
-  for (const auto& f : impl_->fqs) {
-    FakeQuantState s;
-    s.name = f.name;
-    s.module = f.module;
-    s.weight = f.weight;
-    s.spec = f.spec;
-    s.schedule = f.schedule;
-    const at::Tensor st = impl_->state_of(f);
-    s.observer_enabled = get_flag(st, kObserverEnabled);
-    s.fake_quant_enabled = get_flag(st, kFakeQuantEnabled);
-    s.disabled = get_flag(st, kDisabled);
-    s.scale = impl_->prepared->attr(f.prefix + "scale").toTensor();
-    s.zero_point = impl_->prepared->attr(f.prefix + "zero_point").toTensor();
-    s.minval = impl_->prepared->attr(f.prefix + "minval").toTensor();
-    out.push_back(std::move(s));
-  }
-  return out;
-}
-
-torch::jit::Module JitQuantizer::finalize() {
-  impl_->require_prepared("Model must be prepared before finalize(). Call prepare() first.");
-  torch::jit::Module m = impl_->prepared->clone();
-  share_states_like(*impl_->prepared, m);
-  jd::detach_states(m);
-  jd::finalize_module(m, impl_->fqs);
-  impl_->bytes_after = jd::state_bytes(m);
-  return m;
-}
-
-std::int64_t JitQuantizer::parameter_bytes_before() const { return impl_->bytes_before; }
-std::int64_t JitQuantizer::parameter_bytes_after() const { return impl_->bytes_after; }
-std::int64_t JitQuantizer::parameter_bytes_prepared() const {
-  return impl_->prepared ? jd::state_bytes(*impl_->prepared) : 0;
-}
-
-std::vector<std::string> JitQuantizer::get_compressible_op_names(const torch::jit::Module& module) {
-  const jd::AnalyzedGraph a = jd::analyze_copy(module);
-  std::vector<std::string> out;
-  for (const auto& op : a.ops)
-    if (op.top_level && jd::is_compressible(op)) out.push_back(op.name);
-  return out;
-}
+}  // namespace
 
 }  // namespace quantization
+
+namespace detail {
+
+std::unique_ptr<QuantizerBackend> make_graph_backend(const torch::jit::Module& model,
+                                                     const QuantizerConfig& config) {
+  return std::make_unique<quantization::GraphBackend>(model, config);
+}
+
+std::vector<std::string> graph_compressible_op_names(const torch::jit::Module& module) {
+  const jit_detail::AnalyzedGraph a = jit_detail::analyze_copy(module);
+  std::vector<std::string> out;
+  for (const auto& op : a.ops)
+    if (op.top_level && jit_detail::is_compressible(op)) out.push_back(op.name);
+  return out;
+}
+
+}  // namespace detail
 }  // namespace coreai_opt
+
