@@ -29,7 +29,7 @@
 #include "coreai_opt/format/dtype.h"
 #include "coreai_opt/torch/inspector.h"
 #include "coreai_opt/torch/io.h"
-#include "coreai_opt/torch/jit_quantizer.h"
+#include "coreai_opt/torch/quantizer.h"
 #endif
 
 namespace {
@@ -116,7 +116,7 @@ int cmd_schema(const std::vector<std::string>& args) {
 
 #ifdef COREAI_OPT_CLI_WITH_TORCH
 using coreai_opt::InvalidArgumentError;
-using coreai_opt::quantization::JitQuantizer;
+using coreai_opt::quantization::Quantizer;
 
 using coreai_opt::io::Batch;
 using coreai_opt::io::error_summary;
@@ -182,8 +182,9 @@ int cmd_plan(const std::vector<std::string>& args) {
     report(config, e);
     return 1;
   }
-  coreai_opt::quantization::JitQuantizer q(load_module(files[0]), cfg);
-  const auto plan = q.plan(inputs.empty() ? std::vector<c10::IValue>{} : load_inputs(inputs));
+  Quantizer q(load_module(files[0]), cfg);
+  const auto plan = q.plan(inputs.empty() ? coreai_opt::quantization::Example()
+                                          : coreai_opt::quantization::Example(load_inputs(inputs)));
   std::cout << (json ? plan.to_json() + "\n" : plan.format_table());
   return 0;
 }
@@ -424,7 +425,7 @@ int cmd_quantize(const std::vector<std::string>& args) {
   }
   const std::int64_t n_calib =
       batches_wanted > 0 ? batches_wanted : static_cast<std::int64_t>(batches.size());
-  std::optional<JitQuantizer> q;
+  std::optional<Quantizer> q;
   try {
     q.emplace(model, cfg);
   } catch (const ConfigError& e) {
@@ -435,7 +436,7 @@ int cmd_quantize(const std::vector<std::string>& args) {
 
   if (batches.empty()) {
     // Weights only: prepare() reads the weights; activations need data.
-    std::vector<const coreai_opt::quantization::GraphPlanPoint*> acts;
+    std::vector<const coreai_opt::quantization::PlanPoint*> acts;
     const auto plan = q->plan();
     for (const auto& p : plan.points) {
       if (p.kind != coreai_opt::quantization::PointKind::kOpState &&
@@ -455,7 +456,9 @@ int cmd_quantize(const std::vector<std::string>& args) {
   t0 = Clock::now();
   torch::jit::Module prepared;
   try {
-    prepared = q->prepare(batches.empty() ? Batch{} : batches[0]);
+    prepared = q->prepare(batches.empty() ? coreai_opt::quantization::Example()
+                                          : coreai_opt::quantization::Example(batches[0]))
+                   .script_module();
   } catch (const coreai_opt::Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -485,10 +488,15 @@ int cmd_quantize(const std::vector<std::string>& args) {
 
   std::optional<double> t_finalize;
   torch::jit::Module result = prepared;
+  std::int64_t after = coreai_opt::quantization::Model(prepared).state_bytes();
+  std::int64_t before = 0;
   if (finalize) {
     t0 = Clock::now();
     try {
-      result = q->finalize();
+      const auto done = q->finalize();
+      result = done.model.script_module();
+      before = done.report.parameter_bytes_before;
+      after = done.report.parameter_bytes_after;
     } catch (const coreai_opt::Error&) {
       throw;
     } catch (const std::exception& e) {
@@ -518,8 +526,7 @@ int cmd_quantize(const std::vector<std::string>& args) {
     auto& c = per_dtype[std::string(coreai_opt::dtype_name(f.spec.dtype))];
     ++(f.weight ? c.first : c.second);
   }
-  const std::int64_t before = q->parameter_bytes_before();
-  const std::int64_t after = finalize ? q->parameter_bytes_after() : q->parameter_bytes_prepared();
+  if (!finalize) before = coreai_opt::quantization::Model(model).state_bytes();
   const double rate = t_calib > 0 ? static_cast<double>(n_calib) / t_calib : 0.0;
 
   if (json) {

@@ -8,7 +8,7 @@
 //
 // --short trains fewer epochs (the test); --check exits with status 1 unless
 // W8A8 PTQ is within 1 point of float and W4 QAT within 2 points.
-#include <coreai_opt/quantization/quantizer.h>
+#include <coreai_opt/torch/quantizer.h>
 #include <coreai_opt/torch/nn.h>
 #include <coreai_opt/warnings.h>
 #include <torch/torch.h>
@@ -111,12 +111,6 @@ double accuracy(DigitsNet& model, const Data& d) {
   return 100.0 * pred.eq(d.y_test).sum().item<double>() / static_cast<double>(d.y_test.size(0));
 }
 
-int64_t parameter_bytes(torch::nn::Module& m) {
-  int64_t b = 0;
-  for (const auto& p : m.parameters()) b += p.numel() * static_cast<int64_t>(p.element_size());
-  return b;
-}
-
 // One epoch of minibatch training; `after_step` runs after every optimizer step.
 void train_epoch(DigitsNet& model, torch::optim::Optimizer& opt, const Data& d, int64_t epoch,
                  const std::function<void()>& after_step = {}) {
@@ -177,7 +171,7 @@ int main(int argc, char** argv) {
     for (int e = 0; e < float_epochs; ++e) train_epoch(float_model, opt, data, e);
   }
   const double float_acc = accuracy(float_model, data);
-  rows.push_back({"float", float_acc, parameter_bytes(*float_model), seconds_since(t0)});
+  rows.push_back({"float", float_acc, cq::Model(float_model).state_bytes(), seconds_since(t0)});
 
   std::vector<std::filesystem::path> configs;
   for (const auto& e : std::filesystem::directory_iterator(args[1])) {
@@ -195,7 +189,7 @@ int main(int argc, char** argv) {
     t0 = std::chrono::steady_clock::now();
     DigitsNet ptq = copy_of(float_model);
     cq::Quantizer q(ptq, config);
-    q.prepare([&] { ptq->forward(example); });
+    q.prepare({example});
     {
       auto calib = q.calibration_mode();
       torch::NoGradGuard g;
@@ -203,7 +197,7 @@ int main(int argc, char** argv) {
         ptq->forward(data.x_train.slice(0, i, i + 128));
       }
     }
-    auto report = q.finalize();
+    const auto report = q.finalize().report;
     acc[name + " PTQ"] = accuracy(ptq, data);
     rows.push_back(
         {name + " PTQ", acc[name + " PTQ"], report.parameter_bytes_after, seconds_since(t0)});
@@ -212,7 +206,7 @@ int main(int argc, char** argv) {
     t0 = std::chrono::steady_clock::now();
     DigitsNet qat = copy_of(float_model);
     cq::Quantizer qq(qat, config);
-    qq.prepare([&] { qat->forward(example); });
+    qq.prepare({example});
     {
       auto calib = qq.calibration_mode();
       torch::NoGradGuard g;
@@ -225,7 +219,7 @@ int main(int argc, char** argv) {
         train_epoch(qat, opt, data, 1000 + e, [&] { qq.step(); });
       }
     }
-    auto qat_report = qq.finalize();
+    const auto qat_report = qq.finalize().report;
     acc[name + " QAT"] = accuracy(qat, data);
     rows.push_back(
         {name + " QAT", acc[name + " QAT"], qat_report.parameter_bytes_after, seconds_since(t0)});

@@ -16,7 +16,7 @@
 #include <coreai_opt/errors.h>
 #include <coreai_opt/quantization/config.h>
 #include <coreai_opt/torch/io.h>
-#include <coreai_opt/torch/jit_quantizer.h>
+#include <coreai_opt/torch/quantizer.h>
 #include <coreai_opt/warnings.h>
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -201,10 +201,10 @@ int run(int argc, char** argv) {
     r.name = pos[c].substr(0, eq);
     r.config = pos[c].substr(eq + 1);
     std::cerr << "[" << r.name << "] " << r.config << "\n";
-    cq::JitQuantizer q(model, cq::QuantizerConfig::from_yaml(r.config));
+    cq::Quantizer q(model, cq::QuantizerConfig::from_yaml(r.config));
 
     auto t0 = Clock::now();
-    torch::jit::Module prepared = q.prepare(calib.front());
+    torch::jit::Module prepared = q.prepare(calib.front()).script_module();
     r.prepare_s = seconds_since(t0);
     for (const auto& fq : q.fake_quants()) (fq.weight ? r.weight_points : r.activation_points)++;
 
@@ -223,10 +223,11 @@ int run(int argc, char** argv) {
     r.prepared_ms = latency_ms(prepared, evals, repeats);
 
     t0 = Clock::now();
-    torch::jit::Module final_model = q.finalize();
+    const cq::FinalizeResult done = q.finalize();
+    torch::jit::Module final_model = done.model.script_module();
     r.finalize_s = seconds_since(t0);
-    r.bytes_before = q.parameter_bytes_before();
-    r.bytes_after = q.parameter_bytes_after();
+    r.bytes_before = done.report.parameter_bytes_before;
+    r.bytes_after = done.report.parameter_bytes_after;
     const torch::Tensor final_out = run_all(final_model, evals);
     r.final_mean_cos =
         torch::nn::functional::cosine_similarity(

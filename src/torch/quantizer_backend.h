@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "coreai_opt/quantization/config.h"
 #include "coreai_opt/quantization/plan.h"
+#include "coreai_opt/torch/inspector.h"
 #include "coreai_opt/torch/quantizer.h"
 
 namespace coreai_opt {
@@ -68,6 +70,19 @@ std::unique_ptr<QuantizerBackend> make_eager_backend(const std::shared_ptr<torch
                                                      const detail::ForwardFn& forward);
 std::unique_ptr<QuantizerBackend> make_graph_backend(const torch::jit::Module& model,
                                                      const QuantizerConfig& config);
+/// The function running one forward pass of an eager model for `example`
+/// (empty for no example); InvalidArgumentError naming `what` when positional
+/// inputs cannot be passed to the model's forward.
+std::function<void()> eager_runner(const Example& example, const ForwardFn& forward,
+                                   const char* what);
+
+/// The module tree and ops of a model, for the ModelInspector.
+void inspect_eager(const std::shared_ptr<torch::nn::Module>& model,
+                   const std::function<void()>& run_example, quantization::ModuleInfo& root,
+                   std::vector<quantization::OpInfo>& ops);
+void inspect_graph(const torch::jit::Module& model, bool compressible_only,
+                   quantization::ModuleInfo& root, std::vector<quantization::OpInfo>& ops);
+
 /// The TorchScript analysis behind Quantizer::get_compressible_op_names.
 std::vector<std::string> graph_compressible_op_names(const torch::jit::Module& model);
 

@@ -214,7 +214,7 @@ case $case_name in
     expect_contains "$out" " s (1 batch, " "quantize with a holder module"
     run plan "$tiny" --config "$w8a8" --inputs "$fixtures/tiny_inputs.pt"
     expect_rc 0 "plan --inputs of a holder module"
-    expect_contains "$out" $'\n6 quantization points' "plan --inputs of a holder module"
+    expect_contains "$out" $'\n6 points (6 quantized, 0 declined)' "plan --inputs of a holder module"
     holder_plan=$out
     run plan "$tiny" --config "$w8a8" --inputs "$fixtures/tiny_calib_one.pt"
     expect_rc 0 "plan --inputs of one torch.save batch"

@@ -12,7 +12,7 @@
 // (torch/jit/annotate.h) with the insertion rules of prepare(): an output
 // fake-quant serves every use of its value, an input fake-quant a use whose value
 // has none, a module_input_spec override replaces either. Scales, zero points and
-// flags come from JitQuantizer::fake_quants() of the prepared model.
+// flags come from Quantizer::fake_quants() of the prepared model.
 #include <torch/script.h>
 
 #include <fstream>
@@ -26,7 +26,7 @@
 
 #include "coreai_opt/format/dtype.h"
 #include "coreai_opt/quantization/config.h"
-#include "coreai_opt/torch/jit_quantizer.h"
+#include "coreai_opt/torch/quantizer.h"
 #include "torch/jit/annotate.h"
 #include "torch/jit/graph.h"
 
@@ -63,7 +63,7 @@ json spec_json(const q::QuantizationSpec& s, bool weight) {
   return j;
 }
 
-json fake_quant_json(const q::JitQuantizer::FakeQuantState& f) {
+json fake_quant_json(const q::FakeQuantState& f) {
   json j;
   j["spec"] = spec_json(f.spec, f.weight);
   j["disabled"] = f.disabled;
@@ -102,13 +102,13 @@ json run(const std::string& model_path, const std::string& inputs_path,
     batches.push_back(holder.attr("input" + std::to_string(i)).toTensor());
   if (batches.size() < 2) throw std::runtime_error(inputs_path + ": fewer than 2 input batches");
 
-  std::optional<q::JitQuantizer> quantizer;
+  std::optional<q::Quantizer> quantizer;
   q::QuantizerConfig config;
   torch::jit::Module prepared;
   try {
     config = q::QuantizerConfig::from_yaml(config_path);
     quantizer.emplace(model, config);
-    prepared = quantizer->prepare({batches[0]});
+    prepared = quantizer->prepare(batches[0]).script_module();
   } catch (const std::exception& e) {
     std::string msg = e.what();
     return json{{"error", msg.substr(0, msg.find('\n'))}};
@@ -217,7 +217,7 @@ json run(const std::string& model_path, const std::string& inputs_path,
   j["fake_quants"] = fqs;
   j["output"] = floats(output);
   j["output_shape"] = output.sizes().vec();
-  j["warnings"] = quantizer->prepared_plan().warnings;
+  j["warnings"] = quantizer->plan().warnings;
   return j;
 }
 

@@ -125,7 +125,7 @@ TEST(FakeQuantizePoint, NonDividingBlockDisablesWithWarning) {
   EXPECT_TRUE(fq->disabled());
   ASSERT_EQ(warnings.messages().size(), 1u);
   EXPECT_EQ(warnings.messages()[0].rfind("Tensor (target: fc.weight) incompatible with block size "
-                                         "configuration (per_block axis 1 block_size 32): ", 0),
+                                         "configuration (per_block(32, axis=1)): ", 0),
             0u)
       << warnings.messages()[0];
 }

@@ -1,7 +1,7 @@
 // Eager Quantizer over torch::nn::Module models: resolution, weight fake
 // quantization with the straight-through gradient, the stale-weight checks,
 // drop-in modules, stubs, functional helpers, modes, schedule, finalize, plan.
-#include "coreai_opt/quantization/quantizer.h"
+#include "coreai_opt/torch/quantizer.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -14,7 +14,7 @@
 #include <string>
 
 #include "coreai_opt/errors.h"
-#include "coreai_opt/torch/eager_inspector.h"
+#include "coreai_opt/torch/inspector.h"
 #include "coreai_opt/torch/nn.h"
 #include "coreai_opt/warnings.h"
 
@@ -169,9 +169,6 @@ class EagerTest : public ::testing::Test {
 
 TEST_F(EagerTest, ConstructionChecksModeAndKeys) {
   Net net;
-  QuantizerConfig graph;  // execution_mode graph by default
-  EXPECT_NE(error_of([&] { Quantizer q(net, graph); }).find("set execution_mode: eager"),
-            std::string::npos);
   auto bad = yaml(
       "  global_config:\n"
       "    op_input_spec: {input: {dtype: int8}}\n");
@@ -305,14 +302,14 @@ TEST_F(EagerTest, CustomModuleWeightsNeedAnExplicitAxis) {
                           "    op_state_spec:\n"
                           "      weight: {dtype: int8, granularity: {type: per_channel}}\n"));
     q.prepare([&] { net->forward(x); });
-    ASSERT_EQ(q.skipped().size(), 1u);
-    EXPECT_EQ(q.skipped()[0].module, "block");
-    EXPECT_EQ(q.skipped()[0].module_type, "eager_test::BlockImpl");
-    EXPECT_EQ(q.skipped()[0].tensor, "weight");
-    EXPECT_NE(q.skipped()[0].reason.find("give an explicit axis"), std::string::npos);
+    ASSERT_EQ(q.plan().skipped.size(), 1u);
+    EXPECT_EQ(q.plan().skipped[0].module, "block");
+    EXPECT_EQ(q.plan().skipped[0].module_type, "eager_test::BlockImpl");
+    EXPECT_EQ(q.plan().skipped[0].tensor, "weight");
+    EXPECT_NE(q.plan().skipped[0].reason.find("give an explicit axis"), std::string::npos);
     bool warned = false;
     for (const auto& m : warnings.messages())
-      warned |= m.find("Quantizer::skipped()") != std::string::npos;
+      warned |= m.find("plan().skipped lists them") != std::string::npos;
     EXPECT_TRUE(warned);
     EXPECT_TRUE(net->block->weight.is_leaf());
   }
@@ -320,7 +317,7 @@ TEST_F(EagerTest, CustomModuleWeightsNeedAnExplicitAxis) {
   const at::Tensor w0 = net2->block->weight.detach().clone();
   Quantizer q2(net2, yaml(kWeightOnly));  // the default weight spec has axis 0
   q2.prepare([&] { net2->forward(x); });
-  EXPECT_TRUE(q2.skipped().empty());
+  EXPECT_TRUE(q2.plan().skipped.empty());
   EXPECT_TRUE(torch::allclose(net2->block->weight, ref_int8_per_channel(w0), 0, 1e-7));
   EXPECT_EQ(q2.plan().points.at(0).rule, "global_config > op_*_spec");
 }
@@ -346,8 +343,8 @@ TEST_F(EagerTest, NonDividingBlockLeavesTheLayerInFloat) {
     block_warnings += m.find("incompatible with block size") != std::string::npos;
   }
   EXPECT_EQ(block_warnings, 2);
-  ASSERT_EQ(q.skipped().size(), 2u);
-  EXPECT_NE(q.skipped()[0].reason.find("block size"), std::string::npos);
+  ASSERT_EQ(q.plan().skipped.size(), 2u);
+  EXPECT_NE(q.plan().skipped[0].reason.find("block size"), std::string::npos);
   ASSERT_EQ(q.plan().points.size(), 1u);
   EXPECT_EQ(q.plan().points[0].module, "enc.2");
 }
@@ -400,9 +397,9 @@ TEST_F(EagerTest, DropInLinearQuantizesInputOutputAndWeight) {
   EXPECT_TRUE(has_child(*net->fc, "linear_quantize_output_0"));
   auto plan = q.plan();
   ASSERT_EQ(plan.points.size(), 3u);
-  EXPECT_EQ(plan.points[0].kind, "op_state");
-  EXPECT_EQ(plan.points[1].kind, "op_input");
-  EXPECT_EQ(plan.points[2].kind, "op_output");
+  EXPECT_EQ(plan.points[0].kind, cq::PointKind::kOpState);
+  EXPECT_EQ(plan.points[1].kind, cq::PointKind::kOpInput);
+  EXPECT_EQ(plan.points[2].kind, cq::PointKind::kOpOutput);
   EXPECT_EQ(plan.points[2].rule, "global_config > op_*_spec");
 }
 
@@ -427,7 +424,7 @@ TEST_F(EagerTest, StubConfiguredByNameAndInertUnderWeightOnly) {
   for (const auto& p : plan.points) {
     if (p.module == "stub") {
       found = true;
-      EXPECT_EQ(p.kind, "module_input");
+      EXPECT_EQ(p.kind, cq::PointKind::kModuleInput);
       EXPECT_EQ(p.rule, "module_name_configs[\"stub\"] > module_input_spec[0]");
     }
   }
@@ -448,7 +445,7 @@ TEST_F(EagerTest, FunctionalOpsAreNamedPerModuleAndQuantized) {
   auto plan = q.plan();
   std::vector<std::string> ops;
   for (const auto& p : plan.points) {
-    if (p.op_type && *p.op_type != "linear" && p.kind == "op_output") ops.push_back(*p.op_name);
+    if (p.op_type && *p.op_type != "linear" && p.kind == cq::PointKind::kOpOutput) ops.push_back(*p.op_name);
   }
   EXPECT_EQ(ops, (std::vector<std::string>{"block.add", "block.add_1", "block.mul", "add"}));
   EXPECT_EQ(before.points.size(), plan.points.size());
@@ -472,11 +469,11 @@ TEST_F(EagerTest, PlainModulesReportWhatTheyCannotQuantize) {
   coreai_opt::WarningCollector warnings;
   Quantizer q(net);  // W8A8: activations of plain Linear layers are unreachable
   q.prepare([&] { net->forward(torch::randn({2, 8})); });
-  ASSERT_EQ(q.skipped().size(), 6u);
-  EXPECT_EQ(q.skipped()[0].module, "enc.0");
-  EXPECT_EQ(q.skipped()[0].kind, "op_input");
-  EXPECT_EQ(q.skipped()[1].kind, "op_output");
-  EXPECT_NE(q.skipped()[0].reason.find("use coreai_opt::nn::Linear"), std::string::npos);
+  ASSERT_EQ(q.plan().skipped.size(), 6u);
+  EXPECT_EQ(q.plan().skipped[0].module, "enc.0");
+  EXPECT_EQ(q.plan().skipped[0].kind, cq::PointKind::kOpInput);
+  EXPECT_EQ(q.plan().skipped[1].kind, cq::PointKind::kOpOutput);
+  EXPECT_NE(q.plan().skipped[0].reason.find("use coreai_opt::nn::Linear"), std::string::npos);
   ASSERT_FALSE(warnings.messages().empty());
   EXPECT_NE(warnings.messages().back().find("left 6 requested quantization point(s)"),
             std::string::npos);
@@ -538,12 +535,11 @@ TEST_F(EagerTest, EnableDisableByModule) {
   Quantizer q(net, yaml(kWeightOnly));
   const at::Tensor x = torch::randn({2, 8});
   q.prepare([&] { net->forward(x); });
-  torch::nn::Linear stranger(2, 2);
-  EXPECT_NE(error_of([&] {
-              q.disable_fake_quant(stranger.get());
-            }).find("not part of the prepared model"),
-            std::string::npos);
-  q.disable_fake_quant(net->enc.get());
+  EXPECT_EQ(error_of([&] { q.disable_fake_quant("stranger"); }),
+            "disable_fake_quant(): module 'stranger' is not part of the prepared model");
+  EXPECT_EQ(error_of([&] { q.disable_fake_quant(cq::Selector::regex("str.*")); }),
+            "disable_fake_quant(): the regex 'str.*' matches no module of the prepared model");
+  q.disable_fake_quant("enc");
   auto params = net->named_parameters();
   EXPECT_TRUE(torch::equal(net->fc1->weight, params["enc.0.weight"]));
   EXPECT_TRUE(torch::allclose(net->head->weight,
@@ -600,7 +596,7 @@ TEST_F(EagerTest, FinalizeStoresQuantizedValuesAndReportsBytes) {
   const at::Tensor w0 = net->fc1->weight.detach().clone();
   Quantizer q(net, yaml(kWeightOnly));
   q.prepare([&] { net->forward(torch::randn({2, 8})); });
-  auto report = q.finalize();
+  const auto report = q.finalize().report;
   ASSERT_EQ(report.weights.size(), 3u);
   EXPECT_EQ(report.weights[0].name, "enc.0.weight");
   EXPECT_EQ(report.weights[0].float_bytes, 16 * 8 * 4);
@@ -642,8 +638,9 @@ TEST_F(EagerTest, PlanJsonShape) {
   std::vector<std::string> keys;
   for (auto it = p0.begin(); it != p0.end(); ++it) keys.push_back(it.key());
   std::sort(keys.begin(), keys.end());
-  EXPECT_EQ(keys, (std::vector<std::string>{"kind", "module", "module_type", "op_name", "op_type",
-                                            "rule", "spec", "tensor"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"fake_quant", "kind", "module", "module_type",
+                                            "op_name", "op_type", "rule", "spec", "tensor"}));
+  EXPECT_EQ(p0["fake_quant"], "enc.0.weight_fake_quant");
   EXPECT_EQ(p0["kind"], "op_state");
   EXPECT_EQ(p0["op_name"], "enc.0.linear");
   EXPECT_EQ(p0["module_type"], "torch.nn.modules.linear.Linear");
@@ -696,7 +693,7 @@ TEST_F(EagerTest, EmbeddingDropInQuantizesWeightAndOutputOnly) {
   auto plan = q.plan();
   ASSERT_EQ(plan.points.size(), 2u);
   EXPECT_EQ(plan.points[0].op_name, "emb.embedding");
-  EXPECT_EQ(plan.points[1].kind, "op_output");
+  EXPECT_EQ(plan.points[1].kind, cq::PointKind::kOpOutput);
   EXPECT_TRUE(net->emb->input_quantizer().is_empty());
   torch::NoGradGuard g;
   const at::Tensor s = net->emb->output_quantizer()->scale();
@@ -717,7 +714,7 @@ TEST_F(EagerTest, ModuleStateSpecOverridesOpStateSpec) {
   q.prepare([&] { net->forward(torch::randn({2, 8})); });
   const auto plan = q.plan();
   const auto& p = plan.points.at(2);
-  EXPECT_EQ(p.kind, "module_state");
+  EXPECT_EQ(p.kind, cq::PointKind::kModuleState);
   EXPECT_EQ(p.rule, "module_name_configs[\"head\"] > module_state_spec[\"weight\"]");
   EXPECT_EQ(p.spec->granularity.axis, 0);  // Linear default
   auto s = w0.abs().amax({1}, true) / 7.5;
@@ -747,7 +744,7 @@ TEST_F(EagerTest, UserModuleVectorsAreNotQuantized) {
   EXPECT_EQ(before.points[0].tensor, "weight");
   bool functional_note = false;
   for (const auto& w : before.warnings)
-    functional_note |= w.find("pass run_example") != std::string::npos;
+    functional_note |= w.find("pass an example") != std::string::npos;
   EXPECT_TRUE(functional_note);
   q.prepare([&] { block->forward(torch::randn({2, 8})); });
   EXPECT_TRUE(torch::equal(block->gain, g0));
@@ -756,7 +753,7 @@ TEST_F(EagerTest, UserModuleVectorsAreNotQuantized) {
 
 TEST_F(EagerTest, InspectorListsModulesAndEagerOpNames) {
   Top top;
-  cq::EagerModelInspector inspector(top.ptr(), [&] { top->forward(torch::randn({2, 4})); });
+  cq::ModelInspector inspector(top, [&] { top->forward(torch::randn({2, 4})); });
   std::vector<std::string> names;
   for (const auto& op : inspector.ops()) names.push_back(op.op_name);
   EXPECT_EQ(names, (std::vector<std::string>{"block.fc.linear", "block.add", "block.add_1",
@@ -826,7 +823,7 @@ TEST_F(EagerTest, TypedSetModuleTypeAndDropInsInSequential) {
   w4.op_output_spec.clear();
   w4.op_state_spec = {
       {"weight", cq::QuantizationSpec(coreai_opt::DType::kInt4, cq::PerChannelGranularity())}};
-  QuantizerConfig cfg = cq::eager_config();
+  QuantizerConfig cfg;  // W8A8; the mode follows the model
   cfg.set_module_type<cnn::Linear>(w4);
   cfg.set_module_type<torch::nn::Conv2d>(std::nullopt);
   cfg.set_module_type<Block>(std::nullopt);
@@ -835,7 +832,7 @@ TEST_F(EagerTest, TypedSetModuleTypeAndDropInsInSequential) {
   q.prepare([&] { seq->forward(torch::randn({1, 2, 6, 6})); });
   auto plan = q.plan();
   std::vector<std::string> got;
-  for (const auto& p : plan.points) got.push_back(p.module + " " + p.kind + " " + p.rule);
+  for (const auto& p : plan.points) got.push_back(p.module + " " + std::string(cq::to_string(p.kind)) + " " + p.rule);
   EXPECT_EQ(got,
             (std::vector<std::string>{
                 "1 op_state global_config > op_*_spec",

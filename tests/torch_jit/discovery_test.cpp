@@ -16,7 +16,7 @@
 
 #include "coreai_opt/errors.h"
 #include "coreai_opt/torch/inspector.h"
-#include "coreai_opt/torch/jit_quantizer.h"
+#include "coreai_opt/torch/quantizer.h"
 #include "torch_jit/jit_test_util.h"
 
 namespace {
@@ -124,13 +124,13 @@ TEST(JitDiscovery, InspectorQueriesAndBoundaries) {
 
   const ModelInspector comp(load_fixture("net_scripted.pt"), true);
   for (const auto& op : comp.ops()) EXPECT_NE(op.op_type, "relu") << op.op_name;
-  EXPECT_EQ(JitQuantizer::get_compressible_op_names(load_fixture("net_traced.pt")).size(),
+  EXPECT_EQ(Quantizer::get_compressible_op_names(load_fixture("net_traced.pt")).size(),
             comp.ops().size());
 }
 
 // ---------------------------------------------------------------- plans
 
-const GraphPlanPoint* find_point(const GraphPlan& p, PointKind kind, const std::string& who,
+const PlanPoint* find_point(const QuantizationPlan& p, PointKind kind, const std::string& who,
                                  const std::string& tensor) {
   for (const auto& pt : p.points) {
     const std::string name = pt.op_name ? *pt.op_name : pt.module;
@@ -139,8 +139,8 @@ const GraphPlanPoint* find_point(const GraphPlan& p, PointKind kind, const std::
   return nullptr;
 }
 
-GraphPlan plan_of(const std::string& yaml, const std::string& kind = "scripted") {
-  JitQuantizer q(load_fixture("net_" + kind + ".pt"), yaml_config(yaml));
+QuantizationPlan plan_of(const std::string& yaml, const std::string& kind = "scripted") {
+  Quantizer q(load_fixture("net_" + kind + ".pt"), yaml_config(yaml));
   return q.plan(fixture_inputs("net"));
 }
 
@@ -173,7 +173,7 @@ quantization_config:
         "linear_7": {op_input_spec: null, op_output_spec: null, op_state_spec: {weight: null}}
 )";
   for (const char* kind : {"scripted", "traced"}) {
-    const GraphPlan p = plan_of(yaml, kind);
+    const QuantizationPlan p = plan_of(yaml, kind);
     // The later "encoder" entry swallows the earlier, deeper q entry (rule 4).
     const auto* q = find_point(p, PointKind::kOpState, "linear", "weight");
     ASSERT_NE(q, nullptr);
@@ -207,7 +207,7 @@ quantization_config:
 }
 
 TEST(JitPlan, ModuleLevelSpecsOverrideOpLevel) {
-  const GraphPlan p = plan_of(R"(
+  const QuantizationPlan p = plan_of(R"(
 quantization_config:
   global_config: {}
   module_name_configs:
@@ -241,7 +241,7 @@ quantization_config:
 }
 
 TEST(JitPlan, EdgesShareOneFakeQuantAndPatternsFuse) {
-  const GraphPlan p = plan_of("quantization_config:\n  global_config: {}\n");
+  const QuantizationPlan p = plan_of("quantization_config:\n  global_config: {}\n");
   // mlp.0 + relu fuse: linear_6's output point is the relu output, consumed by
   // linear_7 through the same fake-quant.
   const auto* o6 = find_point(p, PointKind::kOpOutput, "linear_6", "0");
@@ -272,7 +272,7 @@ TEST(JitPlan, EdgesShareOneFakeQuantAndPatternsFuse) {
 }
 
 TEST(JitPlan, WarningsForUnmatchedKeysAndNonDividingBlocks) {
-  const GraphPlan p = plan_of(R"(
+  const QuantizationPlan p = plan_of(R"(
 quantization_config:
   global_config:
     op_input_spec: null
@@ -310,29 +310,26 @@ void expect_error(F&& f, const std::string& text) {
   }
 }
 
-TEST(JitQuantizerErrors, ConfigRestrictionsOfGraphMode) {
+TEST(GraphQuantizerErrors, ConfigRestrictionsOfGraphMode) {
   torch::jit::Module m = load_fixture("net_scripted.pt");
   expect_error<coreai_opt::UnsupportedError>(
       [&] {
-        JitQuantizer(m, yaml_config("quantization_config:\n  global_config:\n    op_input_spec: "
+        Quantizer(m, yaml_config("quantization_config:\n  global_config:\n    op_input_spec: "
                                     "{x: {dtype: int8}}\n"));
       },
       "Only integer indices or '*' are supported for op and module input and output specs "
       "currently. Got {'x': QuantizationSpec(...)}");
   expect_error<coreai_opt::UnsupportedError>(
       [&] {
-        JitQuantizer(m, yaml_config("quantization_config:\n  global_config: {}\n  "
+        Quantizer(m, yaml_config("quantization_config:\n  global_config: {}\n  "
                                     "module_name_configs:\n    mlp:\n      op_type_config:\n"
                                     "        linear: {op_output_spec: {1: {dtype: int8}}}\n"));
       },
       "op_output_qspec currently supports setting for '*' or 0 tensor only. Got {1: "
       "QuantizationSpec(...)}");
-  expect_error<coreai_opt::InvalidArgumentError>(
-      [&] { JitQuantizer(m, yaml_config("quantization_config:\n  execution_mode: eager\n")); },
-      "JitQuantizer quantizes TorchScript modules in graph mode");
   expect_error<coreai_opt::Error>(
       [&] {
-        JitQuantizer q(m, yaml_config("quantization_config:\n  global_config:\n    "
+        Quantizer q(m, yaml_config("quantization_config:\n  global_config:\n    "
                                       "op_type_config:\n      linear: {op_input_spec: {1: "
                                       "{dtype: int8}}}\n"));
         q.plan();
@@ -341,7 +338,7 @@ TEST(JitQuantizerErrors, ConfigRestrictionsOfGraphMode) {
       "linear_6). Use op_state_spec to configure state tensors.");
   expect_error<coreai_opt::InvalidArgumentError>(
       [&] {
-        JitQuantizer q(m, yaml_config("quantization_config:\n  global_config:\n    "
+        Quantizer q(m, yaml_config("quantization_config:\n  global_config:\n    "
                                       "op_input_spec: {'*': {dtype: int8, granularity: {type: "
                                       "per_channel}}}\n"));
         q.plan();
@@ -349,7 +346,7 @@ TEST(JitQuantizerErrors, ConfigRestrictionsOfGraphMode) {
       "Activation fake-quantize modules with unresolved axis=None: ");
   expect_error<coreai_opt::InvalidArgumentError>(
       [&] {
-        JitQuantizer q(m, yaml_config("quantization_config:\n  global_config: {}\n  "
+        Quantizer q(m, yaml_config("quantization_config:\n  global_config: {}\n  "
                                       "module_name_configs:\n    block\\.bn:\n      "
                                       "module_state_spec: {'*': {dtype: int8, granularity: "
                                       "{type: per_channel}}}\n"));
@@ -420,12 +417,12 @@ TEST(JitPlan, TypeEntriesLaterFirstAndNameOverType) {
   const std::string y =
       "{op_input_spec: null, op_output_spec: null, op_state_spec: {weight: "
       "{dtype: int4, granularity: {type: per_channel}}}}";
-  auto dtype_of = [](const GraphPlan& p, const std::string& op) {
+  auto dtype_of = [](const QuantizationPlan& p, const std::string& op) {
     const auto* pt = find_point(p, PointKind::kOpState, op, "weight");
     return pt != nullptr && pt->spec ? pt->spec->dtype : coreai_opt::DType::kInt8;
   };
   // {Outer: X, Inner: Y}: Inner modules keep Y.
-  GraphPlan p = plan_of(
+  QuantizationPlan p = plan_of(
       "quantization_config:\n  global_config: null\n  module_type_configs:\n"
       "    __main__.SelfAttention: " +
       x + "\n    torch.nn.modules.linear.Linear: " + y + "\n");
@@ -465,8 +462,8 @@ TEST(JitPlan, TypeEntriesLaterFirstAndNameOverType) {
 // name config on the ReLU's own module does not stop conv + bn + relu fusing.
 TEST(JitPrepareGraph, ConfigOnActivationModuleKeepsFusion) {
   auto producers = [](const std::string& yaml) {
-    JitQuantizer q(load_fixture("convbn_scripted.pt"), yaml_config(yaml));
-    torch::jit::Module prepared = q.prepare(fixture_inputs("convbn"));
+    Quantizer q(load_fixture("convbn_scripted.pt"), yaml_config(yaml));
+    torch::jit::Module prepared = q.prepare(fixture_inputs("convbn")).script_module();
     std::multiset<std::string> kinds;
     const auto fq = c10::Symbol::fromQualString("coreai_opt::fake_quant_forward");
     for (const auto* n : prepared.get_method("forward").graph()->nodes())
@@ -494,7 +491,7 @@ namespace {
 // op_state_spec keys are the parameters' local names, found through the
 // attribute chains: `bias` and `"*"` reach biases, the embedding's weight too.
 TEST(JitPlan, StateKeysAreLocalParameterNames) {
-  const GraphPlan p = plan_of(R"(
+  const QuantizationPlan p = plan_of(R"(
 quantization_config:
   global_config:
     op_input_spec: null
@@ -526,8 +523,8 @@ namespace {
 // add output); sub takes no activation, so the relu after it stays unquantized.
 TEST(JitPrepareGraph, NaryPatternsFuseTheirActivation) {
   for (const char* kind : {"scripted", "traced"}) {
-    JitQuantizer q(load_fixture(std::string("resid_") + kind + ".pt"), QuantizerConfig());
-    torch::jit::Module prepared = q.prepare(fixture_inputs("resid"));
+    Quantizer q(load_fixture(std::string("resid_") + kind + ".pt"), QuantizerConfig());
+    torch::jit::Module prepared = q.prepare(fixture_inputs("resid")).script_module();
     std::multiset<std::string> producers;
     const auto fq = c10::Symbol::fromQualString("coreai_opt::fake_quant_forward");
     const auto graph = prepared.get_method("forward").graph();
@@ -548,7 +545,7 @@ namespace {
 // Module-level specs on the root (matched by type): its boundary is the graph's
 // inputs and outputs.
 TEST(JitPlan, RootModuleBoundary) {
-  JitQuantizer q(load_fixture("tiny_traced.pt"), yaml_config(R"(
+  Quantizer q(load_fixture("tiny_traced.pt"), yaml_config(R"(
 quantization_config:
   global_config: null
   module_type_configs:
@@ -559,7 +556,7 @@ quantization_config:
       module_input_spec: {0: {dtype: int8}}
       module_output_spec: {"*": {dtype: uint8, qscheme: asymmetric}}
 )"));
-  const GraphPlan p = q.plan(fixture_inputs("tiny"));
+  const QuantizationPlan p = q.plan(fixture_inputs("tiny"));
   ASSERT_EQ(p.points.size(), 2U);
   const auto* in = find_point(p, PointKind::kModuleInput, "", "0");
   const auto* out = find_point(p, PointKind::kModuleOutput, "", "0");

@@ -1,9 +1,11 @@
-// ModelInspector: the modules of a TorchScript model and the ops inside them, as
-// graph mode sees them (reference §8). Op names, op types and module paths are the
+// ModelInspector: the modules of a model and the ops inside them, as its mode
+// sees them (reference §8). Op names, op types and module paths are the
 // ones that op_name_config, op_type_config and module_name_configs match.
 #pragma once
 
 #include <torch/csrc/jit/api/module.h>
+
+#include "coreai_opt/torch/quantizer.h"
 
 #include <optional>
 #include <string>
@@ -59,13 +61,24 @@ struct ModuleInfo {
   std::vector<OpInfo> all_ops() const;
 };
 
-/// Inspects a TorchScript module (not modified).
+/// Inspects a model (not modified). Graph mode: every op of the inlined
+/// forward graph with its dataflow (inputs, outputs, module boundary ops).
+/// Eager mode: the ops eager mode can name: the op of each Linear / Conv /
+/// ConvTranspose / Embedding / MaxPool2d / AdaptiveAvgPool2d module
+/// (`enc.0.linear`), and, with an example, the coreai_opt::nn::functional calls
+/// of one forward pass (`block.add_1`); eager mode has no dataflow graph, so
+/// inputs, outputs and boundary lists are empty.
 class ModelInspector {
  public:
-  /// `compressible_only`: list only the ops a quantization pattern can match
-  /// (the key ops of reference §7.5); the module tree is listed in full.
-  explicit ModelInspector(const torch::jit::Module& module, bool compressible_only = false);
-
+  /// `compressible_only` (graph mode): list only the ops a quantization pattern
+  /// can match (the key ops of reference §7.5); the module tree is listed in full.
+  explicit ModelInspector(const Model& model, bool compressible_only = false)
+      : ModelInspector(model, Example(), compressible_only) {}
+  /// With an example (eager mode: runs it once to find functional ops; graph
+  /// mode takes none: InvalidArgumentError).
+  ModelInspector(const Model& model, const Example& example, bool compressible_only = false);
+  /// The mode the model was inspected in.
+  ExecutionMode execution_mode() const { return mode_; }
   /// The root module.
   const ModuleInfo& summary() const { return root_; }
   /// Every op in execution order.
@@ -84,13 +97,14 @@ class ModelInspector {
   /// under each module its ops with name, type, inputs and outputs. ANSI colours
   /// when `colorize`.
   std::string format_summary(bool colorize = false) const;
-  /// The same content as JSON: `{"execution_mode": "graph", "root": MODULE}` with
+  /// The same content as JSON: `{"execution_mode": MODE, "root": MODULE}` with
   /// MODULE = `{"module_name", "module_type", "input_ops", "output_ops", "ops",
   /// "child_modules"}` and each op `{"op_name", "op_type", "module_stack",
   /// "inputs", "outputs"}`.
   std::string to_json(int indent = 2) const;
 
  private:
+  ExecutionMode mode_ = ExecutionMode::kGraph;
   ModuleInfo root_;
   std::vector<OpInfo> ops_;
 };

@@ -18,7 +18,7 @@
 #include "coreai_opt/quantization/axis_defaults.h"
 #include "coreai_opt/quantization/resolution.h"
 #include "coreai_opt/quantization/schema.h"
-#include "coreai_opt/torch/eager_inspector.h"
+#include "coreai_opt/torch/inspector.h"
 #include "coreai_opt/detail/regex.h"
 #include "coreai_opt/torch/fake_quantize.h"
 #include "coreai_opt/torch/io.h"
@@ -27,7 +27,6 @@
 #include "coreai_opt/torch/nn.h"
 #include "coreai_opt/warnings.h"
 #include "torch/eager/eager_internal.h"
-#include "torch/module_info_json.h"
 #include "torch/quantizer_backend.h"
 
 namespace coreai_opt {
@@ -566,20 +565,8 @@ class EagerBackend final : public coreai_opt::detail::QuantizerBackend {
   EagerBackend(ModulePtr m, QuantizerConfig c, coreai_opt::detail::ForwardFn f)
       : model(std::move(m)), config(std::move(c)), forward(std::move(f)) {}
 
-  // The function that runs one forward pass for `example`.
   std::function<void()> runner(const Example& example, const char* what) const {
-    if (example.run()) return example.run();
-    if (!example.has_inputs()) return {};
-    if (!forward) {
-      throw InvalidArgumentError(
-          std::string(what) +
-          ": the model's forward cannot be called with positional inputs here (its type is "
-          "not known, or its forward does not take one or two tensors); pass a function that "
-          "runs the forward pass instead, e.g. `q.prepare([&] { model->forward(x, mask); })`");
-    }
-    std::vector<c10::IValue> inputs = example.inputs();
-    const detail::ForwardFn& f = forward;
-    return [f, inputs] { (void)f(inputs); };
+    return coreai_opt::detail::eager_runner(example, forward, what);
   }
 
   QuantizationPlan plan(const Example& example) const override {
@@ -953,6 +940,22 @@ FinalizeResult EagerBackend::finalize() {
 }  // namespace quantization
 
 namespace detail {
+
+std::function<void()> eager_runner(const Example& example, const ForwardFn& forward,
+                                   const char* what) {
+  if (example.run()) return example.run();
+  if (!example.has_inputs()) return {};
+  if (!forward) {
+    throw InvalidArgumentError(
+        std::string(what) +
+        ": the model's forward cannot be called with positional inputs here (its type is not "
+        "known, or its forward does not take one or two tensors); pass a function that runs "
+        "the forward pass instead, e.g. `q.prepare([&] { model->forward(x, mask); })`");
+  }
+  std::vector<c10::IValue> inputs = example.inputs();
+  return [forward, inputs] { (void)forward(inputs); };
+}
+
 std::unique_ptr<QuantizerBackend> make_eager_backend(const std::shared_ptr<torch::nn::Module>& model,
                                                      const QuantizerConfig& config,
                                                      const ForwardFn& forward) {
@@ -998,28 +1001,17 @@ ModuleInfo build_module_info(const std::string& path,
   return info;
 }
 
-void format_module(const ModuleInfo& m, const std::string& prefix, std::ostringstream& os) {
-  const std::size_t n = m.child_modules.size() + m.ops.size();
-  std::size_t k = 0;
-  for (const auto& c : m.child_modules) {
-    const bool last = ++k == n;
-    os << prefix << (last ? "└── " : "├── ") << "■ " << c.module_name << " (" << c.module_type
-       << ")\n";
-    format_module(c, prefix + (last ? "    " : "│   "), os);
-  }
-  for (const auto& op : m.ops) {
-    const bool last = ++k == n;
-    os << prefix << (last ? "└── " : "├── ") << "◆ " << op.op_name << " ["
-       << op.op_type.value_or("?") << "]\n";
-  }
-}
-
 }  // namespace
 
-EagerModelInspector::EagerModelInspector(const std::shared_ptr<torch::nn::Module>& model,
-                                         const std::function<void()>& run_example) {
-  if (!model) throw InvalidArgumentError("EagerModelInspector: the model is null");
-  const std::vector<detail::TracedCall> traced = trace_forward(*model, run_example);
+}  // namespace quantization
+
+namespace detail {
+
+void inspect_eager(const std::shared_ptr<torch::nn::Module>& model,
+                   const std::function<void()>& run_example, quantization::ModuleInfo& root_,
+                   std::vector<quantization::OpInfo>& ops_) {
+  using namespace quantization;  // NOLINT(google-build-using-namespace)
+  const std::vector<TracedCall> traced = trace_forward(*model, run_example);
   const Walk w = walk_model(model);
   std::map<std::string, std::string> types;
   std::map<std::string, std::vector<std::string>> children;
@@ -1058,66 +1050,5 @@ EagerModelInspector::EagerModelInspector(const std::shared_ptr<torch::nn::Module
   root_ = build_module_info("", types, children, ops_by_module);
 }
 
-std::vector<OpInfo> EagerModelInspector::get_matched_ops_for_op_type(
-    const std::string& op_type) const {
-  std::vector<OpInfo> out;
-  for (const auto& op : ops_) {
-    if (op.op_type == op_type) out.push_back(op);
-  }
-  return out;
-}
-
-std::vector<OpInfo> EagerModelInspector::get_matched_ops_for_op_name(
-    const std::string& regex) const {
-  const std::regex re = coreai_opt::detail::compile_regex(regex, "the query");
-  std::vector<OpInfo> out;
-  for (const auto& op : ops_) {
-    if (std::regex_match(op.op_name, re)) out.push_back(op);
-  }
-  return out;
-}
-
-std::vector<OpInfo> EagerModelInspector::get_matched_ops_for_module_name(
-    const std::string& regex) const {
-  const std::regex re = coreai_opt::detail::compile_regex(regex, "the query");
-  std::vector<OpInfo> out;
-  for (const auto& op : ops_) {
-    bool hit = false;
-    for (const auto& c : op.module_stack) hit |= std::regex_match(c.module_name, re);
-    if (hit) out.push_back(op);
-  }
-  return out;
-}
-
-std::vector<OpInfo> EagerModelInspector::get_matched_ops_for_module_type(
-    const std::string& module_type) const {
-  std::vector<OpInfo> out;
-  for (const auto& op : ops_) {
-    bool hit = false;
-    for (const auto& c : op.module_stack) hit |= c.module_type == module_type;
-    if (hit) out.push_back(op);
-  }
-  return out;
-}
-
-std::string EagerModelInspector::format_summary() const {
-  std::ostringstream os;
-  os << "Legend:  ■ module_name (module_type)  ◆ op_name [op_type]\n\n";
-  os << "(" << root_.module_type << ")\n";
-  if (root_.child_modules.empty() && root_.ops.empty()) {
-    os << "(no compressible operations found)\n";
-    return os.str();
-  }
-  format_module(root_, "", os);
-  return os.str();
-}
-
-std::string EagerModelInspector::to_json(int indent) const {
-  nlohmann::ordered_json j;
-  j["execution_mode"] = "eager";
-  j["root"] = inspector_detail::module_info_json(root_);
-  return j.dump(indent);
-}
-
-}  // namespace quantization
+}  // namespace detail
 }  // namespace coreai_opt

@@ -1215,18 +1215,5 @@ Value* insert_fake_quant(Graph& g, Value* x, const FqDef& fq) {
   return g.insert(c10::Symbol::fromQualString("coreai_opt::fake_quant_forward"), args);
 }
 
-std::int64_t state_bytes(const torch::jit::Module& m) {
-  std::vector<at::Tensor> seen;
-  std::int64_t bytes = 0;
-  auto add = [&](const at::Tensor& t) {
-    for (const auto& s : seen)
-      if (s.is_same(t)) return;
-    seen.push_back(t);
-    bytes += static_cast<std::int64_t>(t.numel()) * static_cast<std::int64_t>(t.element_size());
-  };
-  for (const auto& p : m.named_parameters()) add(p.value);
-  for (const auto& b : m.named_buffers()) add(b.value);
-  return bytes;
-}
 
 }  // namespace coreai_opt::jit_detail

@@ -90,7 +90,4 @@ Value* insert_fake_quant(Graph& g, Value* x, const FqDef& fq);
 /// Finalizes a clone of a prepared module in place (see Quantizer::finalize).
 void finalize_module(torch::jit::Module& module, const std::vector<FqDef>& fqs);
 
-/// Bytes of the distinct parameter and buffer tensors of `m`.
-std::int64_t state_bytes(const torch::jit::Module& m);
-
 }  // namespace coreai_opt::jit_detail

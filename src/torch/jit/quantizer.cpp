@@ -210,7 +210,7 @@ class GraphBackend final : public coreai_opt::detail::QuantizerBackend {
           f.spec, w.numel, prepared_->attr(f.prefix + "scale").toTensor().numel());
       r.report.weights.push_back(std::move(w));
     }
-    r.report.parameter_bytes_after = jd::state_bytes(m);
+    r.report.parameter_bytes_after = Model(m).state_bytes();
     return r;
   }
 
