@@ -250,7 +250,8 @@ Model Quantizer::prepare(const Example& example) {
     throw Error("Model has already been prepared. Cannot re-prepare a prepared model.");
   }
   auto [model, plan] = s.backend->prepare(example);
-  s.prepared = std::move(model);
+  // Eager prepares in place: keep the caller's Model (it knows the typed forward).
+  s.prepared = s.eager() ? s.model : std::move(model);
   s.prepared_plan = std::move(plan);
   s.set_all(/*observer=*/false, /*fake_quant=*/true);
   s.backend->sync();
@@ -378,6 +379,7 @@ FinalizeResult Quantizer::finalize() {
   if (s.in_training) throw Error("finalize() cannot be called inside training_mode()");
   s.set_all(/*observer=*/false, /*fake_quant=*/true);
   FinalizeResult r = s.backend->finalize();
+  if (s.eager()) r.model = s.model;
   r.report.parameter_bytes_before = s.bytes_before;
   if (s.eager()) s.finalized = true;
   return r;

@@ -696,6 +696,13 @@ class EagerBackend final : public coreai_opt::detail::QuantizerBackend {
 
 std::pair<Model, QuantizationPlan> EagerBackend::prepare(const Example& example) {
   EagerBackend& s = *this;
+  for (const auto& m : s.model->modules(/*include_self=*/true)) {
+    if (is_internal(*m)) {
+      throw Error(
+          "prepare(): the model already holds fake-quants (prepared by another Quantizer?); "
+          "quantize a fresh copy of the float model");
+    }
+  }
   const std::function<void()> run_example = runner(example, "prepare()");
   if (!run_example) {
     throw InvalidArgumentError(

@@ -235,7 +235,7 @@ void finalize_module(torch::jit::Module& m, const std::vector<FqDef>& fqs) {
         if (!p->empty()) emptied.insert(*p);
     }
     emptied.insert(f.weight_path);
-    for (const char* b : {"running_min", "running_max", "scale", "zero_point", "minval"})
+    for (const char* b : {"running_min", "running_max", "scale", "zero_point", "minval", "state"})
       weight_fq_buffers.insert(prefix + b);
   }
   torch::jit::EliminateDeadCode(graph);
