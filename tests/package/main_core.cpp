@@ -1,5 +1,5 @@
 // Uses the torch-free core of the installed package: parse a config, check it.
-#include <coreai_opt/quantization/config.h>
+#include <coreai_opt/core.h>
 
 #include <cstdio>
 

@@ -1,5 +1,7 @@
-// Uses the LibTorch layer of the installed package.
-#include <coreai_opt/torch/module_types.h>
+// Uses the LibTorch layer of the installed package through the umbrella header:
+// the first steps of a LibTorch user (a preset on a stock module, prepare,
+// calibrate, finalize), then the registered ops through the dispatcher.
+#include <coreai_opt/coreai_opt.h>
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -10,6 +12,22 @@ int main() {
   c.set_module_type<torch::nn::Linear>(std::nullopt);
   if (!c.module_type_configs.contains("torch.nn.modules.linear.Linear")) {
     std::fprintf(stderr, "typed set_module_type did not use the Python name\n");
+    return 1;
+  }
+  torch::manual_seed(0);
+  torch::nn::Linear fc(16, 4);
+  Quantizer q(fc, QuantizerConfig::presets.w8());  // no execution_mode: eager from the model
+  const at::Tensor x = torch::randn({3, 16});
+  q.prepare({x});
+  {
+    auto calibrating = q.calibration_mode();
+    torch::NoGradGuard no_grad;
+    fc->forward(x);
+  }
+  const FinalizeReport report = q.finalize().report;
+  if (report.weights.size() != 1 || report.weights[0].name != "weight" ||
+      report.weights[0].quantized_bytes != 16 * 4 + 4 * 4) {
+    std::fprintf(stderr, "unexpected finalize report:\n%s", report.format().c_str());
     return 1;
   }
   // The op library registers its operators when it is loaded; this program uses
