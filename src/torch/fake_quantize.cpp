@@ -2,11 +2,10 @@
 // qparams and quantize-dequantize (reference §2.1 - §2.8), with all state in tensors.
 #include "coreai_opt/torch/fake_quantize.h"
 
+#include <torch/custom_class.h>
 #include <torch/library.h>
 
-#include <mutex>
-#include <nlohmann/json.hpp>
-#include <unordered_map>
+#include <tuple>
 
 #include "coreai_opt/errors.h"
 #include "coreai_opt/kernels/blockwise.h"
@@ -121,24 +120,46 @@ void observe(const at::Tensor& x, FakeQuantizeTensors& t, const FakeQuantizeConf
   set_flag(t.state, kInitialized, 1);
 }
 
-// Parsed configs of the graph op, by their text (a graph carries a handful).
-std::shared_ptr<const FakeQuantizeConfig> cached_config(const std::string& text) {
-  static std::mutex mu;
-  static std::unordered_map<std::string, std::shared_ptr<const FakeQuantizeConfig>> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(text);
-  if (it != cache.end()) return it->second;
-  auto cfg = std::make_shared<const FakeQuantizeConfig>(FakeQuantizeConfig::decode(text));
-  cache.emplace(text, cfg);
-  return cfg;
-}
-
 at::Tensor fake_quant_forward_op(const at::Tensor& x, at::Tensor& running_min,
                                  at::Tensor& running_max, at::Tensor& scale, at::Tensor& zero_point,
-                                 at::Tensor& minval, at::Tensor& state, c10::string_view config,
-                                 c10::string_view what) {
+                                 at::Tensor& minval, at::Tensor& state,
+                                 c10::intrusive_ptr<FakeQuantizeSpec> spec) {
   FakeQuantizeTensors t{running_min, running_max, scale, zero_point, minval, state};
-  return fake_quant_forward(x, t, *cached_config(std::string(config)), std::string(what));
+  return fake_quant_forward(x, t, spec->config(), spec->what());
+}
+
+// The pickled form of a FakeQuantizeSpec: (format version, role, canonical spec
+// JSON, what). The spec goes through the config schema's own writer and strict
+// reader, so a saved model carries no second spelling of the spec's fields.
+using PickledSpec = std::tuple<std::int64_t, std::string, std::string, std::string>;
+constexpr std::int64_t kPickledSpecVersion = 1;
+
+PickledSpec pickle_spec(const c10::intrusive_ptr<FakeQuantizeSpec>& s) {
+  return {kPickledSpecVersion, role_name(s->config().role), spec_to_json(s->config().spec),
+          s->what()};
+}
+
+// Runs once per constant when a saved model is loaded: the spec is validated here,
+// not by the calls.
+c10::intrusive_ptr<FakeQuantizeSpec> unpickle_spec(PickledSpec state) {
+  const auto& [version, role, spec_json, what] = state;
+  const std::string where = "loading the fake-quant spec of " + what;
+  if (version != kPickledSpecVersion) {
+    throw InvalidArgumentError(where + ": format version " + std::to_string(version) +
+                               " (this build reads version " + std::to_string(kPickledSpecVersion) +
+                               ")");
+  }
+  if (role != "weight" && role != "activation") {
+    throw InvalidArgumentError(where + ": role '" + role + "' (allowed: weight, activation)");
+  }
+  QuantizationSpec spec;
+  try {
+    spec = spec_from_json(spec_json);
+  } catch (const ConfigError& e) {
+    throw InvalidArgumentError(where + ": " + e.what());
+  }
+  const TensorRole r = role == "weight" ? TensorRole::kWeight : TensorRole::kActivation;
+  return c10::make_intrusive<FakeQuantizeSpec>(FakeQuantizeConfig::make(spec, r, where), what);
 }
 
 }  // namespace
@@ -160,35 +181,6 @@ FakeQuantizeConfig FakeQuantizeConfig::make(const QuantizationSpec& spec, Tensor
                                "consuming module first or give an explicit axis");
   }
   return c;
-}
-
-std::string FakeQuantizeConfig::encode() const {
-  return std::string("{\"role\":\"") + role_name(role) + "\",\"spec\":" + spec_to_json(spec) + "}";
-}
-
-FakeQuantizeConfig FakeQuantizeConfig::decode(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw InvalidArgumentError("malformed fake-quantize config '" + text + "': " + e.what());
-  }
-  if (!j.is_object() || !j.contains("role") || !j.contains("spec") || !j["role"].is_string()) {
-    throw InvalidArgumentError("malformed fake-quantize config '" + text +
-                               "': expected {\"role\": ..., \"spec\": {...}}");
-  }
-  const std::string role = j["role"].get<std::string>();
-  if (role != "weight" && role != "activation") {
-    throw InvalidArgumentError("malformed fake-quantize config: role '" + role +
-                               "' (allowed: weight, activation)");
-  }
-  QuantizationSpec spec;
-  try {
-    spec = spec_from_json(j["spec"].dump());
-  } catch (const ConfigError& e) {
-    throw InvalidArgumentError(std::string("malformed fake-quantize config: ") + e.what());
-  }
-  return make(spec, role == "weight" ? TensorRole::kWeight : TensorRole::kActivation);
 }
 
 bool fake_quant_flag(const at::Tensor& state, FakeQuantizeStateIndex i) {
@@ -287,9 +279,18 @@ bool FakeQuantizeImpl::initialized() const { return flag(t_.state, kInitialized)
 }  // namespace coreai_opt
 
 TORCH_LIBRARY_FRAGMENT(coreai_opt, m) {
+  // The class first: the op's schema names it.
+  m.class_<coreai_opt::quantization::FakeQuantizeSpec>("FakeQuantizeSpec")
+      .def_pickle(
+          [](const c10::intrusive_ptr<coreai_opt::quantization::FakeQuantizeSpec>& self) {
+            return coreai_opt::quantization::pickle_spec(self);
+          },
+          [](coreai_opt::quantization::PickledSpec state) {
+            return coreai_opt::quantization::unpickle_spec(std::move(state));
+          });
   m.def(
       "fake_quant_forward(Tensor x, Tensor(a!) running_min, Tensor(b!) running_max, "
       "Tensor(c!) scale, Tensor(d!) zero_point, Tensor(e!) minval, Tensor(f!) state, "
-      "str config, str what='tensor') -> Tensor",
+      "__torch__.torch.classes.coreai_opt.FakeQuantizeSpec spec) -> Tensor",
       &coreai_opt::quantization::fake_quant_forward_op);
 }

@@ -170,16 +170,15 @@ TEST(FakeQuantizePoint, GraphOpMatchesTheModule) {
   const auto cfg = FakeQuantizeConfig::make(
       QuantizationSpec(DType::kInt8, PerTensorGranularity(), QuantizationScheme::kAsymmetric),
       TensorRole::kActivation);
-  EXPECT_EQ(FakeQuantizeConfig::decode(cfg.encode()), cfg);
   auto op = c10::Dispatcher::singleton()
                 .findSchemaOrThrow("coreai_opt::fake_quant_forward", "")
                 .typed<at::Tensor(const at::Tensor&, at::Tensor&, at::Tensor&, at::Tensor&,
-                                  at::Tensor&, at::Tensor&, at::Tensor&, c10::string_view,
-                                  c10::string_view)>();
+                                  at::Tensor&, at::Tensor&, at::Tensor&,
+                                  c10::intrusive_ptr<FakeQuantizeSpec>)>();
   auto t = FakeQuantizeTensors::fresh();
   const auto x = torch::tensor({-0.7f, 0.1f, 2.5f});
   const auto y = op.call(x, t.running_min, t.running_max, t.scale, t.zero_point, t.minval, t.state,
-                         cfg.encode(), "x");
+                         c10::make_intrusive<FakeQuantizeSpec>(cfg, "x"));
   FakeQuantize module(cfg, "x");
   EXPECT_TRUE(torch::equal(y, module->forward(x)));
   EXPECT_EQ(t.scale.sizes(), (std::vector<int64_t>{1}));

@@ -1,6 +1,8 @@
-// A plain LibTorch program: loads a finalized coreai_opt model and checks its output.
-// It includes no coreai_opt header; linking coreai_opt::torch (kept by its
-// --no-as-needed link option) registers the coreai_opt ops before torch::jit::load.
+// A plain LibTorch program: loads a prepared or finalized coreai_opt model and
+// checks that its output equals, bit for bit, the one the quantizing process
+// computed. It includes no coreai_opt header; linking coreai_opt::torch (kept by
+// its --no-as-needed link option) registers the coreai_opt ops and the
+// FakeQuantizeSpec class before torch::jit::load.
 // usage: load_quantized MODEL.pt INPUTS.pt EXPECTED.pt
 #include <torch/script.h>
 
@@ -22,7 +24,7 @@ int main(int argc, char** argv) {
   const c10::IValue out = model.forward(args);
   const at::Tensor h =
       out.isTuple() ? out.toTupleRef().elements().at(1).toTensor() : out.toTensor();
-  if (!at::allclose(h, expected.attr("output").toTensor(), 1e-5, 1e-6)) {
+  if (!at::equal(h, expected.attr("output").toTensor())) {
     std::fprintf(stderr, "output differs from the one the quantizing process computed\n");
     return 1;
   }

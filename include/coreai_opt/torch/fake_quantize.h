@@ -4,11 +4,13 @@
 // be held as module buffers (eager: FakeQuantize below; graph mode: buffers of the
 // TorchScript module) and survives save/load.
 //
-// Both modes run the same step, exposed as the operator
+// Both modes run the same step, fake_quant_forward(x, tensors, config, what),
+// which graph mode calls through the operator
 //   coreai_opt::fake_quant_forward(Tensor x, Tensor(a!) running_min,
 //       Tensor(b!) running_max, Tensor(c!) scale, Tensor(d!) zero_point,
-//       Tensor(e!) minval, Tensor(f!) state, str config) -> Tensor
-// so a TorchScript graph can call it. `config` is FakeQuantizeConfig::encode().
+//       Tensor(e!) minval, Tensor(f!) state,
+//       __torch__.torch.classes.coreai_opt.FakeQuantizeSpec spec) -> Tensor
+// with `spec` a graph constant (FakeQuantizeSpec below).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -16,6 +18,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "coreai_opt/quantization/spec.h"
@@ -37,12 +40,26 @@ struct FakeQuantizeConfig {
   /// naming `what`, e.g. the tensor).
   static FakeQuantizeConfig make(const QuantizationSpec& spec, TensorRole role,
                                  const std::string& what = "tensor");
-  /// Compact text form carried by the graph op (canonical spec JSON + role).
-  std::string encode() const;
-  /// Inverse of encode(); throws InvalidArgumentError on malformed text.
-  static FakeQuantizeConfig decode(const std::string& text);
-
   bool operator==(const FakeQuantizeConfig& o) const { return spec == o.spec && role == o.role; }
+};
+
+/// A validated FakeQuantizeConfig and the name of its tensor as a TorchScript
+/// object (`torch.classes.coreai_opt.FakeQuantizeSpec`): the constant a graph
+/// passes to coreai_opt::fake_quant_forward. It is validated once, when built
+/// (prepare) or unpickled (loading a saved model); calls only read it.
+class FakeQuantizeSpec : public torch::CustomClassHolder {
+ public:
+  /// `config` comes from FakeQuantizeConfig::make (already validated).
+  FakeQuantizeSpec(FakeQuantizeConfig config, std::string what)
+      : config_(std::move(config)), what_(std::move(what)) {}
+  /// The spec and tensor role.
+  const FakeQuantizeConfig& config() const { return config_; }
+  /// The tensor the point quantizes, for messages (`weight of fc1 (linear)`).
+  const std::string& what() const { return what_; }
+
+ private:
+  FakeQuantizeConfig config_;
+  std::string what_;
 };
 
 /// Bits of the int64 `state` tensor [4]: observer enabled, fake quant enabled,

@@ -1206,12 +1206,15 @@ Value* insert_fake_quant(Graph& g, Value* x, const FqDef& fq) {
   std::vector<torch::jit::NamedValue> args{x};
   for (const char* field : {"running_min", "running_max", "scale", "zero_point", "minval", "state"})
     args.emplace_back(g.insertGetAttr(self, fq.prefix + field));
-  const auto cfg = quantization::FakeQuantizeConfig::make(
-      fq.spec,
-      fq.weight ? quantization::TensorRole::kWeight : quantization::TensorRole::kActivation,
+  // The spec travels as a constant object, validated here once; the op reads it
+  // without decoding anything.
+  auto spec = c10::make_intrusive<quantization::FakeQuantizeSpec>(
+      quantization::FakeQuantizeConfig::make(
+          fq.spec,
+          fq.weight ? quantization::TensorRole::kWeight : quantization::TensorRole::kActivation,
+          fq.what),
       fq.what);
-  args.emplace_back(c10::IValue(cfg.encode()));
-  args.emplace_back(c10::IValue(fq.what));
+  args.emplace_back(g.insertConstant(c10::IValue(std::move(spec))));
   return g.insert(c10::Symbol::fromQualString("coreai_opt::fake_quant_forward"), args);
 }
 

@@ -84,7 +84,8 @@ Annotation annotate(const torch::jit::Module& root, const AnalyzedGraph& a,
 using quantization::block_size_for;
 
 /// Inserts a coreai_opt::fake_quant_forward call on `x` at the current insert
-/// point, reading the state buffers of `fq` from the graph's `self`.
+/// point, reading the state buffers of `fq` from the graph's `self` and its spec
+/// from a FakeQuantizeSpec constant (validated here).
 Value* insert_fake_quant(Graph& g, Value* x, const FqDef& fq);
 
 /// Finalizes a clone of a prepared module in place (see Quantizer::finalize).
