@@ -3,7 +3,7 @@
 #   cli_test.sh COREAI_OPT_BINARY SOURCE_DIR CASE [FIXTURES_DIR]
 # CASE: examples | bad_configs | several_files | normalize | help | usage_errors |
 #       quantize_errors (needs FIXTURES_DIR: the graph-mode fixtures and calibration
-#       data that tests/torch_jit/make_fixtures.py writes)
+#       data that tests/torch/jit/make_fixtures.py writes)
 # Golden error lines come from tests/data/bad_configs/NAME.expected (the
 # `validate` output without its leading `FILE:`).
 set -u

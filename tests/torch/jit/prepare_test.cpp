@@ -26,7 +26,7 @@
 #include "coreai_opt/torch/fake_quantize.h"
 #include "coreai_opt/torch/quantizer.h"
 #include "coreai_opt/warnings.h"
-#include "torch_jit/jit_test_util.h"
+#include "torch/jit/jit_test_util.h"
 
 namespace {
 
@@ -917,7 +917,7 @@ quantization_config:
 namespace {
 
 // Writes finalized Net models (W8A8 with int4 per-block weights in the encoder)
-// and their outputs for the plain-program and Python loaders (tests/torch_jit/
+// and their outputs for the plain-program and Python loaders (tests/torch/jit/
 // CMakeLists.txt). Also checks the whole Net: scripted and traced prepared models
 // compute the same, and finalize shrinks the parameters.
 TEST(JitExport, WriteModels) {

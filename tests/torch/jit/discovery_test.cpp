@@ -17,7 +17,7 @@
 #include "coreai_opt/errors.h"
 #include "coreai_opt/torch/inspector.h"
 #include "coreai_opt/torch/quantizer.h"
-#include "torch_jit/jit_test_util.h"
+#include "torch/jit/jit_test_util.h"
 
 namespace {
 
