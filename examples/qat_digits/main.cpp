@@ -8,8 +8,8 @@
 //
 // --short trains fewer epochs (the test); --check exits with status 1 unless
 // W8A8 PTQ is within 1 point of float and W4 QAT within 2 points.
-#include <coreai_opt/torch/quantizer.h>
 #include <coreai_opt/torch/nn.h>
+#include <coreai_opt/torch/quantizer.h>
 #include <coreai_opt/warnings.h>
 #include <torch/torch.h>
 #include <zlib.h>

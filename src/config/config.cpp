@@ -450,15 +450,19 @@ void check_graph_keys(const SpecMap& in, const SpecMap& out) {
 void check_mode_keys(const ModuleQuantizerConfig& m, ExecutionMode mode) {
   if (mode == ExecutionMode::kEager) {
     check_eager_keys(m.op_input_spec, m.op_output_spec);
-    for (const auto& [k, op] : m.op_type_config) check_eager_keys(op.op_input_spec, op.op_output_spec);
-    for (const auto& [k, op] : m.op_name_config) check_eager_keys(op.op_input_spec, op.op_output_spec);
+    for (const auto& [k, op] : m.op_type_config)
+      check_eager_keys(op.op_input_spec, op.op_output_spec);
+    for (const auto& [k, op] : m.op_name_config)
+      check_eager_keys(op.op_input_spec, op.op_output_spec);
     return;
   }
   check_graph_keys(m.op_input_spec, m.op_output_spec);
   check_graph_keys(m.module_input_spec, {});
   check_graph_keys(m.module_output_spec, {});
-  for (const auto& [k, op] : m.op_type_config) check_graph_keys(op.op_input_spec, op.op_output_spec);
-  for (const auto& [k, op] : m.op_name_config) check_graph_keys(op.op_input_spec, op.op_output_spec);
+  for (const auto& [k, op] : m.op_type_config)
+    check_graph_keys(op.op_input_spec, op.op_output_spec);
+  for (const auto& [k, op] : m.op_name_config)
+    check_graph_keys(op.op_input_spec, op.op_output_spec);
 }
 
 }  // namespace

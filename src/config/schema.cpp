@@ -814,7 +814,8 @@ const TypeSchema<QuantizerConfig>& quantizer_schema() {
              q.module_name_configs = decode_module_map(v, p, ctx, "module name");
            },
            [](const Q& q) { return encode_module_map(q.module_name_configs); }},
-          {"preserved_attributes", "Graph mode: attribute names kept on the prepared model, or null.",
+          {"preserved_attributes",
+           "Graph mode: attribute names kept on the prepared model, or null.",
            R"({"type": ["array", "null"], "items": {"type": "string"}})",
            [](const Value& v, Q& q, const std::string& p, DecodeContext& ctx) {
              if (v.is_null()) {
@@ -850,8 +851,9 @@ const TypeSchema<QuantizerConfig>& quantizer_schema() {
              try {
                q.execution_mode = execution_mode_from_string(s);
              } catch (const InvalidArgumentError&) {
-               fail(p, "invalid execution_mode '" + s + "'" + did_you_mean(s, {"graph", "eager"}) +
-                           " Allowed: 'graph', 'eager', or null.",
+               fail(p,
+                    "invalid execution_mode '" + s + "'" + did_you_mean(s, {"graph", "eager"}) +
+                        " Allowed: 'graph', 'eager', or null.",
                     v);
              }
            },

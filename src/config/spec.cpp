@@ -23,7 +23,6 @@ std::vector<std::int64_t> block_size_for(const Granularity& g,
   return kernels::per_tensor_block_size(shape);
 }
 
-
 using detail::format_number;
 using detail::path_field;
 

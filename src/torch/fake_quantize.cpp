@@ -23,8 +23,6 @@ namespace {
 
 const char* role_name(TensorRole r) { return r == TensorRole::kWeight ? "weight" : "activation"; }
 
-
-
 kernels::RangeCalculator calculator_for(const FakeQuantizeConfig& c) {
   switch (c.spec.qparam_calculator_cls) {
     case QParamCalculator::kStatic: return kernels::RangeCalculator::kStatic;
@@ -221,7 +219,8 @@ at::Tensor fake_quant_forward(const at::Tensor& x, FakeQuantizeTensors& t,
     block = block_size_for(config.spec.granularity, x.sizes().vec());
   } catch (const BlockSizeMismatchError& e) {
     warn("Tensor (target: " + what + ") incompatible with block size configuration (" +
-         granularity_summary(config.spec.granularity) + "): " + e.what() + ". Skipping quantization.");
+         granularity_summary(config.spec.granularity) + "): " + e.what() +
+         ". Skipping quantization.");
     set_flag(t.state, kDisabled, 1);
     return x;
   } catch (const InvalidArgumentError& e) {

@@ -43,7 +43,6 @@ nlohmann::ordered_json op_json(const OpInfo& op) {
   return j;
 }
 
-
 nlohmann::ordered_json module_info_json(const ModuleInfo& m) {
   nlohmann::ordered_json j;
   j["module_name"] = m.module_name;
@@ -78,10 +77,10 @@ std::vector<OpInfo> ModuleInfo::all_ops() const {
 ModelInspector::ModelInspector(const Model& model, const Example& example, bool compressible_only)
     : mode_(model.mode()) {
   if (model.is_eager()) {
-    coreai_opt::detail::inspect_eager(model.module(),
-                                      coreai_opt::detail::eager_runner(example, model.forward_fn(),
-                                                                       "ModelInspector"),
-                                      root_, ops_);
+    coreai_opt::detail::inspect_eager(
+        model.module(),
+        coreai_opt::detail::eager_runner(example, model.forward_fn(), "ModelInspector"), root_,
+        ops_);
   } else {
     if (!example.empty()) {
       throw InvalidArgumentError(

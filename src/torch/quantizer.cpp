@@ -22,8 +22,8 @@ void check_tensor_inputs(const std::vector<c10::IValue>& inputs, std::size_t n) 
   for (const auto& v : inputs) ok = ok && v.isTensor();
   if (!ok) {
     throw InvalidArgumentError("the model's forward takes " + std::to_string(n) +
-                               " tensor(s); got " + std::to_string(inputs.size()) +
-                               " input(s)" + (inputs.size() == n ? " that are not all tensors" : ""));
+                               " tensor(s); got " + std::to_string(inputs.size()) + " input(s)" +
+                               (inputs.size() == n ? " that are not all tensors" : ""));
   }
 }
 }  // namespace detail
@@ -31,7 +31,6 @@ void check_tensor_inputs(const std::vector<c10::IValue>& inputs, std::size_t n) 
 namespace quantization {
 
 // ------------------------------------------------------------ Model
-
 
 Model::Model(std::shared_ptr<torch::nn::Module> module) : eager_(std::move(module)) {
   if (!eager_) throw InvalidArgumentError("Model: the torch::nn::Module is null");
@@ -222,7 +221,8 @@ Quantizer::Quantizer(Model model, QuantizerConfig config)
   s.config = config_for(s.model, std::move(config));
   s.bytes_before = s.model.state_bytes();
   if (s.eager()) {
-    s.backend = coreai_opt::detail::make_eager_backend(s.model.module(), s.config, s.model.forward_fn());
+    s.backend =
+        coreai_opt::detail::make_eager_backend(s.model.module(), s.config, s.model.forward_fn());
   } else {
     s.backend = coreai_opt::detail::make_graph_backend(s.model.script_module(), s.config);
   }

@@ -65,9 +65,9 @@ class QuantizerBackend {
 
 /// The backends, created by the front door for the model's kind. Both validate
 /// the mode's key restrictions of `config` (UnsupportedError).
-std::unique_ptr<QuantizerBackend> make_eager_backend(const std::shared_ptr<torch::nn::Module>& model,
-                                                     const QuantizerConfig& config,
-                                                     const detail::ForwardFn& forward);
+std::unique_ptr<QuantizerBackend> make_eager_backend(
+    const std::shared_ptr<torch::nn::Module>& model, const QuantizerConfig& config,
+    const detail::ForwardFn& forward);
 std::unique_ptr<QuantizerBackend> make_graph_backend(const torch::jit::Module& model,
                                                      const QuantizerConfig& config);
 /// The function running one forward pass of an eager model for `example`

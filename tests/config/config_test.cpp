@@ -441,9 +441,9 @@ TEST(Serialisation, CanonicalJsonFillsEveryDefault) {
   // Unset: the mode follows the model given to the Quantizer.
   EXPECT_NE(json.find(R"("execution_mode":null)"), std::string::npos);
   EXPECT_NE(json.find(R"("averaging_constant":0.01)"), std::string::npos);
-  EXPECT_NE(QuantizerConfig().set_execution_mode("eager").to_json(-1).find(
-                R"("execution_mode":"eager")"),
-            std::string::npos);
+  EXPECT_NE(
+      QuantizerConfig().set_execution_mode("eager").to_json(-1).find(R"("execution_mode":"eager")"),
+      std::string::npos);
   // Written and unset modes are different configs (one warns on a mismatched model).
   EXPECT_EQ(QuantizerConfig::from_json(QuantizerConfig().to_json()), QuantizerConfig());
   EXPECT_NE(QuantizerConfig().set_execution_mode("graph"), QuantizerConfig());

@@ -18,11 +18,10 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "coreai_opt/format/dtype.h"
 #include "coreai_opt/quantization/config.h"

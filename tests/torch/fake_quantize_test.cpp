@@ -125,7 +125,8 @@ TEST(FakeQuantizePoint, NonDividingBlockDisablesWithWarning) {
   EXPECT_TRUE(fq->disabled());
   ASSERT_EQ(warnings.messages().size(), 1u);
   EXPECT_EQ(warnings.messages()[0].rfind("Tensor (target: fc.weight) incompatible with block size "
-                                         "configuration (per_block(32, axis=1)): ", 0),
+                                         "configuration (per_block(32, axis=1)): ",
+                                         0),
             0u)
       << warnings.messages()[0];
 }
@@ -156,7 +157,8 @@ TEST(FakeQuantizePoint, StateSurvivesSaveAndLoad) {
   fq->enable_observer(false);
   std::stringstream buf;
   torch::save(fq, buf);
-  auto fresh = make_fq(QuantizationSpec(DType::kInt8, PerChannelGranularity(0)), TensorRole::kWeight);
+  auto fresh =
+      make_fq(QuantizationSpec(DType::kInt8, PerChannelGranularity(0)), TensorRole::kWeight);
   torch::load(fresh, buf);
   EXPECT_TRUE(torch::equal(fresh->scale(), fq->scale()));
   EXPECT_TRUE(fresh->initialized());
@@ -170,11 +172,11 @@ TEST(FakeQuantizePoint, GraphOpMatchesTheModule) {
   const auto cfg = FakeQuantizeConfig::make(
       QuantizationSpec(DType::kInt8, PerTensorGranularity(), QuantizationScheme::kAsymmetric),
       TensorRole::kActivation);
-  auto op = c10::Dispatcher::singleton()
-                .findSchemaOrThrow("coreai_opt::fake_quant_forward", "")
-                .typed<at::Tensor(const at::Tensor&, at::Tensor&, at::Tensor&, at::Tensor&,
-                                  at::Tensor&, at::Tensor&, at::Tensor&,
-                                  c10::intrusive_ptr<FakeQuantizeSpec>)>();
+  auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("coreai_opt::fake_quant_forward", "")
+          .typed<at::Tensor(const at::Tensor&, at::Tensor&, at::Tensor&, at::Tensor&, at::Tensor&,
+                            at::Tensor&, at::Tensor&, c10::intrusive_ptr<FakeQuantizeSpec>)>();
   auto t = FakeQuantizeTensors::fresh();
   const auto x = torch::tensor({-0.7f, 0.1f, 2.5f});
   const auto y = op.call(x, t.running_min, t.running_max, t.scale, t.zero_point, t.minval, t.state,

@@ -161,10 +161,8 @@ TEST_P(FrontDoor, PrepareQuantizesWeightsWithTheReferenceScale) {
   const auto w = weights_of(q);
   ASSERT_EQ(w.size(), 2U);
   // Symmetric int8: scale = amax / ((qmax - qmin) / 2) = amax / 127.5 per row.
-  EXPECT_TRUE(torch::equal(w.at("fc1").scale.flatten(),
-                           std::get<0>(w1.abs().max(1)) / 127.5f));
-  EXPECT_TRUE(torch::equal(w.at("fc2").scale.flatten(),
-                           std::get<0>(w2.abs().max(1)) / 127.5f));
+  EXPECT_TRUE(torch::equal(w.at("fc1").scale.flatten(), std::get<0>(w1.abs().max(1)) / 127.5f));
+  EXPECT_TRUE(torch::equal(w.at("fc2").scale.flatten(), std::get<0>(w2.abs().max(1)) / 127.5f));
   for (const auto& [module, f] : w) {
     EXPECT_FALSE(f.observer_enabled) << module;
     EXPECT_TRUE(f.fake_quant_enabled) << module;
@@ -175,8 +173,7 @@ TEST_P(FrontDoor, PrepareQuantizesWeightsWithTheReferenceScale) {
     return torch::clamp(torch::round(t / s.reshape({-1, 1})), -128, 127) * s.reshape({-1, 1});
   };
   torch::NoGradGuard g;
-  const at::Tensor h = torch::relu(
-      torch::linear(x, fq(w1, w.at("fc1").scale), net->fc1->bias));
+  const at::Tensor h = torch::relu(torch::linear(x, fq(w1, w.at("fc1").scale), net->fc1->bias));
   const at::Tensor expected = torch::linear(h, fq(w2, w.at("fc2").scale), net->fc2->bias);
   EXPECT_TRUE(torch::allclose(run(prepared, x), expected, 0, 1e-6));
 }
@@ -192,20 +189,18 @@ TEST_P(FrontDoor, BothKindsPrepareTheSameWeightsAndOutputs) {
 }
 
 TEST_P(FrontDoor, PlanShowsQuantizedAndDeclinedPoints) {
-  Quantizer q(model(), yaml(std::string(kWeightOnly) +
-                            "  module_name_configs:\n"
-                            "    fc2:\n"
-                            "      op_input_spec: null\n"
-                            "      op_output_spec: null\n"
-                            "      op_state_spec: {weight: null}\n"));
+  Quantizer q(model(), yaml(std::string(kWeightOnly) + "  module_name_configs:\n"
+                                                       "    fc2:\n"
+                                                       "      op_input_spec: null\n"
+                                                       "      op_output_spec: null\n"
+                                                       "      op_state_spec: {weight: null}\n"));
   for (const auto& plan : {q.plan({x}), (q.prepare({x}), q.plan())}) {
     EXPECT_EQ(plan.execution_mode, GetParam());
     std::vector<std::string> rows;
     for (const auto& p : plan.points) {
       if (!cq::is_state(p.kind)) continue;
       rows.push_back(p.module + " " + std::string(cq::to_string(p.kind)) + " " + p.tensor + " " +
-                     (p.declined() ? "declined" : cq::spec_summary(*p.spec)) + " [" + p.rule +
-                     "]");
+                     (p.declined() ? "declined" : cq::spec_summary(*p.spec)) + " [" + p.rule + "]");
     }
     EXPECT_THAT(rows, ::testing::UnorderedElementsAre(
                           "fc1 op_state weight int8 per_channel(axis=0) symmetric [global_config "
@@ -244,10 +239,9 @@ TEST_P(FrontDoor, CalibrationModeSwitchesObserversAndActivationFakeQuant) {
 }
 
 TEST_P(FrontDoor, QatStepsFollowTheSchedule) {
-  Quantizer q(model(),
-              yaml(std::string(kWeightOnly) +
-                   "    qat_schedule: {enable_observer: 0, enable_fake_quant: 2, "
-                   "disable_observer: 3}\n"));
+  Quantizer q(model(), yaml(std::string(kWeightOnly) +
+                            "    qat_schedule: {enable_observer: 0, enable_fake_quant: 2, "
+                            "disable_observer: 3}\n"));
   cq::Model m = q.prepare({x});
   EXPECT_EQ(error_of([&] { q.step(); }),
             "step() can only be called inside training_mode() (after optimizer.step()); enter "
@@ -274,11 +268,12 @@ TEST_P(FrontDoor, QatStepsFollowTheSchedule) {
       q.step();
       states.push_back(state());
     }
-    EXPECT_EQ(error_of([&] { q.finalize(); }), "finalize() cannot be called inside training_mode()");
+    EXPECT_EQ(error_of([&] { q.finalize(); }),
+              "finalize() cannot be called inside training_mode()");
   }
   using S = std::pair<bool, bool>;
-  EXPECT_EQ(states, (std::vector<S>{{true, false}, {true, false}, {true, true}, {false, true},
-                                    {false, true}}));
+  EXPECT_EQ(states, (std::vector<S>{
+                        {true, false}, {true, false}, {true, true}, {false, true}, {false, true}}));
   EXPECT_EQ(q.step_count(), 4);
   EXPECT_EQ(state(), S(false, true));
 }
@@ -303,8 +298,9 @@ TEST_P(FrontDoor, SelectorsReachModulesByPathOrRegex) {
   EXPECT_EQ(fq_on(), (M{{"fc1", true}, {"fc2", true}}));
   EXPECT_EQ(error_of([&] { q.disable_observer("fc3"); }),
             "disable_observer(): module 'fc3' is not part of the prepared model");
-  EXPECT_EQ(error_of([&] { q.disable_observer(cq::Selector::regex("fc(")); }).rfind(
-                "Invalid regex pattern 'fc(' in the selector: ", 0),
+  EXPECT_EQ(error_of([&] {
+              q.disable_observer(cq::Selector::regex("fc("));
+            }).rfind("Invalid regex pattern 'fc(' in the selector: ", 0),
             0U);
 }
 
@@ -354,8 +350,7 @@ TEST(FrontDoorFreshProcess, LoadsWhatTheParentSaved) {
   EXPECT_TRUE(torch::equal(run(prepared, in), expected));
   if (!eager) {  // a saved TorchScript model also runs without a Quantizer
     EXPECT_TRUE(torch::equal(
-        run(cq::Model(torch::jit::load(std::string(dir) + "/prepared.pt")), in),
-        expected));
+        run(cq::Model(torch::jit::load(std::string(dir) + "/prepared.pt")), in), expected));
   }
 }
 
@@ -376,10 +371,12 @@ TEST_P(FrontDoor, SaveLoadInAFreshProcess) {
   torch::save(x, dir + "/input.pt");
   torch::save(y, dir + "/output.pt");
   const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
-  const std::string cmd = "COREAI_OPT_FRESH_DIR='" + dir + "' COREAI_OPT_FRESH_KIND=" +
-                          std::string(cq::to_string(GetParam())) + " '" + exe +
+  const std::string cmd = "COREAI_OPT_FRESH_DIR='" + dir +
+                          "' COREAI_OPT_FRESH_KIND=" + std::string(cq::to_string(GetParam())) +
+                          " '" + exe +
                           "' --gtest_filter=FrontDoorFreshProcess.LoadsWhatTheParentSaved "
-                          "> '" + dir + "/child.log' 2>&1";
+                          "> '" +
+                          dir + "/child.log' 2>&1";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << "see " << dir << "/child.log";
   // Loading into this quantizer's own prepared model round-trips too.
   q.load(dir + "/prepared.pt");

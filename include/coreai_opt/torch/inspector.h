@@ -5,11 +5,11 @@
 
 #include <torch/csrc/jit/api/module.h>
 
-#include "coreai_opt/torch/quantizer.h"
-
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "coreai_opt/torch/quantizer.h"
 
 namespace coreai_opt {
 namespace quantization {

@@ -39,14 +39,16 @@ using ForwardFn = std::function<c10::IValue(const std::vector<c10::IValue>&)>;
 template <class M, class = void>
 struct HasTensorForward1 : std::false_type {};
 template <class M>
-struct HasTensorForward1<M, std::void_t<decltype(std::declval<M&>().forward(
-                                std::declval<const at::Tensor&>()))>> : std::true_type {};
+struct HasTensorForward1<
+    M, std::void_t<decltype(std::declval<M&>().forward(std::declval<const at::Tensor&>()))>>
+    : std::true_type {};
 template <class M, class = void>
 struct HasTensorForward2 : std::false_type {};
 template <class M>
-struct HasTensorForward2<M, std::void_t<decltype(std::declval<M&>().forward(
-                                std::declval<const at::Tensor&>(),
-                                std::declval<const at::Tensor&>()))>> : std::true_type {};
+struct HasTensorForward2<
+    M, std::void_t<decltype(std::declval<M&>().forward(std::declval<const at::Tensor&>(),
+                                                       std::declval<const at::Tensor&>()))>>
+    : std::true_type {};
 
 /// Throws InvalidArgumentError unless `inputs` holds `n` tensors.
 void check_tensor_inputs(const std::vector<c10::IValue>& inputs, std::size_t n);
@@ -79,7 +81,6 @@ ForwardFn forward_of(const std::shared_ptr<M>& m) {
 }  // namespace detail
 
 namespace quantization {
-
 
 /// The model a Quantizer works on: a torch::nn::Module tree (eager mode) or a
 /// TorchScript module (graph mode). A handle: copies refer to the same model.

@@ -1,5 +1,7 @@
 // The eager backend of the Quantizer (coreai_opt/torch/quantizer.h): model
 // surgery on torch::nn::Module trees.
+#include "coreai_opt/torch/quantizer.h"
+
 #include <torch/autograd.h>
 #include <torch/serialize.h>
 
@@ -14,15 +16,14 @@
 #include <string_view>
 #include <utility>
 
+#include "coreai_opt/detail/regex.h"
 #include "coreai_opt/errors.h"
 #include "coreai_opt/quantization/axis_defaults.h"
 #include "coreai_opt/quantization/resolution.h"
 #include "coreai_opt/quantization/schema.h"
-#include "coreai_opt/torch/inspector.h"
-#include "coreai_opt/detail/regex.h"
 #include "coreai_opt/torch/fake_quantize.h"
+#include "coreai_opt/torch/inspector.h"
 #include "coreai_opt/torch/io.h"
-#include "coreai_opt/torch/quantizer.h"
 #include "coreai_opt/torch/module_types.h"
 #include "coreai_opt/torch/nn.h"
 #include "coreai_opt/warnings.h"
@@ -215,8 +216,8 @@ std::string skip_reason_plain_op(const WalkedModule& m) {
          "coreai_opt::nn::QuantStub at the tensor to quantize it";
 }
 
-void add_skipped(Analysis& a, PointKind kind, const WalkedModule& m,
-                 const std::string& tensor, const std::string& rule, const std::string& reason) {
+void add_skipped(Analysis& a, PointKind kind, const WalkedModule& m, const std::string& tensor,
+                 const std::string& rule, const std::string& reason) {
   SkippedPoint s;
   s.kind = kind;
   s.module = m.path;
@@ -647,8 +648,8 @@ class EagerBackend final : public coreai_opt::detail::QuantizerBackend {
     try {
       root.load_from(path);
     } catch (const std::exception& e) {
-      throw InvalidArgumentError("load('" + path + "'): cannot read the file: " +
-                                 io::error_summary(e));
+      throw InvalidArgumentError("load('" + path +
+                                 "'): cannot read the file: " + io::error_summary(e));
     }
     at::Tensor format;
     torch::serialize::InputArchive body;
@@ -659,9 +660,10 @@ class EagerBackend final : public coreai_opt::detail::QuantizerBackend {
     try {
       model->load(body);
     } catch (const std::exception& e) {
-      throw InvalidArgumentError(
-          "load('" + path + "'): the saved model does not fit this prepared model (another "
-          "model type or config?): " + io::error_summary(e));
+      throw InvalidArgumentError("load('" + path +
+                                 "'): the saved model does not fit this prepared model (another "
+                                 "model type or config?): " +
+                                 io::error_summary(e));
     }
   }
 
@@ -963,9 +965,9 @@ std::function<void()> eager_runner(const Example& example, const ForwardFn& forw
   return [forward, inputs] { (void)forward(inputs); };
 }
 
-std::unique_ptr<QuantizerBackend> make_eager_backend(const std::shared_ptr<torch::nn::Module>& model,
-                                                     const QuantizerConfig& config,
-                                                     const ForwardFn& forward) {
+std::unique_ptr<QuantizerBackend> make_eager_backend(
+    const std::shared_ptr<torch::nn::Module>& model, const QuantizerConfig& config,
+    const ForwardFn& forward) {
   return std::make_unique<quantization::EagerBackend>(model, config, forward);
 }
 }  // namespace detail

@@ -14,16 +14,15 @@
 
 namespace coreai_opt::jit_detail {
 
-using quantization::PlanPoint;
 using quantization::lookup;
 using quantization::ModuleConfigLevel;
 using quantization::OpConfigLevel;
 using quantization::OpQuantizerConfig;
+using quantization::PlanPoint;
 using quantization::PointKind;
 using quantization::QuantizationSpec;
 using quantization::Resolution;
 using quantization::TensorKey;
-
 
 namespace {
 
@@ -121,9 +120,7 @@ class Annotator {
         res_(Resolution::resolve(config, describe(tree_, a))) {
     for (const auto& e : tree_) {
       type_of_[e.path] = e.type;
-      auto [it, fresh] = first_path_.emplace(e.identity, e.path);
-      canonical_[e.path] = it->second;
-      (void)fresh;
+      canonical_[e.path] = e.canonical;
     }
   }
 
@@ -283,7 +280,7 @@ class Annotator {
   }
 
   PlanPoint op_point(PointKind kind, const GraphOp& op, std::string tensor,
-                          std::string rule) const {
+                     std::string rule) const {
     PlanPoint p;
     p.kind = kind;
     p.op_name = op.name;
@@ -1177,7 +1174,6 @@ class Annotator {
   Resolution res_;
   std::map<std::string, std::string> type_of_;
   std::map<std::string, std::string> canonical_;
-  std::map<quantization::ModuleIdentity, std::string> first_path_;
   std::set<std::string> names_;
   Annotation ann_;
   // Ops of the annotated patterns (the reference's "covered" nodes).
@@ -1217,6 +1213,5 @@ Value* insert_fake_quant(Graph& g, Value* x, const FqDef& fq) {
   args.emplace_back(g.insertConstant(c10::IValue(std::move(spec))));
   return g.insert(c10::Symbol::fromQualString("coreai_opt::fake_quant_forward"), args);
 }
-
 
 }  // namespace coreai_opt::jit_detail

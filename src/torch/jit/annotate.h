@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "coreai_opt/quantization/config.h"
-#include "coreai_opt/quantization/resolution.h"
 #include "coreai_opt/quantization/plan.h"
+#include "coreai_opt/quantization/resolution.h"
 #include "torch/jit/graph.h"
 
 namespace coreai_opt::jit_detail {

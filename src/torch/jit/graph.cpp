@@ -123,7 +123,8 @@ std::vector<ModuleEntry> module_tree(const torch::jit::Module& root) {
   std::vector<ModuleEntry> out;
   std::function<void(const torch::jit::Module&, const std::string&)> walk =
       [&](const torch::jit::Module& m, const std::string& path) {
-        out.push_back({path, module_type_name(m), m, quantization::identity_of(m._ivalue().get())});
+        out.push_back({path, module_type_name(m), m, quantization::identity_of(m._ivalue().get()),
+                       std::string()});
         for (const auto& child : m.named_children())
           walk(child.value, path.empty() ? child.name : path + "." + child.name);
       };
@@ -159,6 +160,9 @@ std::vector<ModuleEntry> module_tree(const torch::jit::Module& root) {
     }
     id_of_path[e.path] = e.identity;
   }
+  // The canonical path of each object: its first path in pre-order.
+  std::map<quantization::ModuleIdentity, std::string> first;
+  for (auto& e : out) e.canonical = first.emplace(e.identity, e.path).first->second;
   return out;
 }
 
@@ -221,12 +225,7 @@ AnalyzedGraph analyze(const torch::jit::Module& root, std::shared_ptr<Graph> gra
   // Paths are canonical: the first path of each module object in pre-order.
   std::map<std::string, std::string> canonical;
   {
-    std::map<quantization::ModuleIdentity, std::string> first;
-    for (const auto& e : module_tree(root)) {
-      auto [it, fresh] = first.emplace(e.identity, e.path);
-      (void)fresh;
-      canonical[e.path] = it->second;
-    }
+    for (const auto& e : module_tree(root)) canonical[e.path] = e.canonical;
     for (auto& [n, p] : a.node_path) {
       auto it = canonical.find(p);
       if (it != canonical.end()) p = it->second;

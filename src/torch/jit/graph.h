@@ -45,6 +45,9 @@ struct ModuleEntry {
   std::string type;
   torch::jit::Module module;
   quantization::ModuleIdentity identity = 0;
+  /// The first path of the same module object in pre-order (== path for the
+  /// first; an alias names its original).
+  std::string canonical;
 };
 
 /// Every module path in pre-order (root `""` first, children in registration

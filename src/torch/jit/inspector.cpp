@@ -1,9 +1,10 @@
 // The graph-mode half of the ModelInspector: modules and ops of a TorchScript
 // model as graph mode sees them (the queries live in torch/inspector.cpp).
+#include "coreai_opt/torch/inspector.h"
+
 #include <map>
 #include <sstream>
 
-#include "coreai_opt/torch/inspector.h"
 #include "torch/jit/graph.h"
 #include "torch/jit/patterns.h"
 #include "torch/quantizer_backend.h"
@@ -22,14 +23,12 @@ void inspect_graph(const torch::jit::Module& module, bool compressible_only, Mod
   const AnalyzedGraph a = jit_detail::analyze_copy(module);
 
   // Canonical path of every path (the first path of each object), and types.
-  std::map<quantization::ModuleIdentity, std::string> canonical_of_id;
   std::map<std::string, std::string> canonical;
   std::map<std::string, std::string> type_of;
   std::vector<std::string> order;
   for (const auto& e : tree) {
-    auto [it, fresh] = canonical_of_id.emplace(e.identity, e.path);
-    canonical[e.path] = it->second;
-    if (fresh) {
+    canonical[e.path] = e.canonical;
+    if (e.path == e.canonical) {
       order.push_back(e.path);
       type_of[e.path] = e.type;
     }

@@ -1,3 +1,5 @@
+#include "coreai_opt/torch/quantizer.h"
+
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/csrc/jit/serialization/import.h>
@@ -12,7 +14,6 @@
 #include "coreai_opt/errors.h"
 #include "coreai_opt/quantization/schema.h"
 #include "coreai_opt/torch/fake_quantize.h"
-#include "coreai_opt/torch/quantizer.h"
 #include "coreai_opt/warnings.h"
 #include "torch/jit/annotate.h"
 #include "torch/jit/graph.h"
@@ -116,7 +117,6 @@ void share_states_like(const torch::jit::Module& original, const torch::jit::Mod
   }
 }
 
-
 QuantizationPlan plan_of(const jd::Annotation& ann) {
   QuantizationPlan p;
   p.execution_mode = ExecutionMode::kGraph;
@@ -178,11 +178,7 @@ class GraphBackend final : public coreai_opt::detail::QuantizerBackend {
 
   std::vector<std::pair<std::string, std::string>> module_paths() const override {
     std::vector<std::pair<std::string, std::string>> out;
-    std::map<ModuleIdentity, std::string> first;
-    for (const auto& e : jd::module_tree(*prepared_)) {
-      auto it = first.emplace(e.identity, e.path).first;
-      out.emplace_back(e.path, it->second);
-    }
+    for (const auto& e : jd::module_tree(*prepared_)) out.emplace_back(e.path, e.canonical);
     return out;
   }
 
@@ -206,8 +202,8 @@ class GraphBackend final : public coreai_opt::detail::QuantizerBackend {
       w.dtype = std::string(dtype_name(f.spec.dtype));
       w.numel = f.weight_tensor.numel();
       w.float_bytes = w.numel * static_cast<std::int64_t>(f.weight_tensor.element_size());
-      w.quantized_bytes = quantized_bytes(
-          f.spec, w.numel, prepared_->attr(f.prefix + "scale").toTensor().numel());
+      w.quantized_bytes =
+          quantized_bytes(f.spec, w.numel, prepared_->attr(f.prefix + "scale").toTensor().numel());
       r.report.weights.push_back(std::move(w));
     }
     r.report.parameter_bytes_after = Model(m).state_bytes();
@@ -234,7 +230,8 @@ class GraphBackend final : public coreai_opt::detail::QuantizerBackend {
       src.erase(it);
     }
     if (!src.empty()) {
-      throw InvalidArgumentError("load('" + path + "'): the file has tensor '" + src.begin()->first +
+      throw InvalidArgumentError("load('" + path + "'): the file has tensor '" +
+                                 src.begin()->first +
                                  "' that the prepared model lacks; it was not saved from this "
                                  "prepared model");
     }
@@ -504,4 +501,3 @@ std::vector<std::string> graph_compressible_op_names(const torch::jit::Module& m
 
 }  // namespace detail
 }  // namespace coreai_opt
-

@@ -445,7 +445,8 @@ TEST_F(EagerTest, FunctionalOpsAreNamedPerModuleAndQuantized) {
   auto plan = q.plan();
   std::vector<std::string> ops;
   for (const auto& p : plan.points) {
-    if (p.op_type && *p.op_type != "linear" && p.kind == cq::PointKind::kOpOutput) ops.push_back(*p.op_name);
+    if (p.op_type && *p.op_type != "linear" && p.kind == cq::PointKind::kOpOutput)
+      ops.push_back(*p.op_name);
   }
   EXPECT_EQ(ops, (std::vector<std::string>{"block.add", "block.add_1", "block.mul", "add"}));
   EXPECT_EQ(before.points.size(), plan.points.size());
@@ -832,7 +833,8 @@ TEST_F(EagerTest, TypedSetModuleTypeAndDropInsInSequential) {
   q.prepare([&] { seq->forward(torch::randn({1, 2, 6, 6})); });
   auto plan = q.plan();
   std::vector<std::string> got;
-  for (const auto& p : plan.points) got.push_back(p.module + " " + std::string(cq::to_string(p.kind)) + " " + p.rule);
+  for (const auto& p : plan.points)
+    got.push_back(p.module + " " + std::string(cq::to_string(p.kind)) + " " + p.rule);
   EXPECT_EQ(got,
             (std::vector<std::string>{
                 "1 op_state global_config > op_*_spec",

@@ -131,7 +131,7 @@ TEST(JitDiscovery, InspectorQueriesAndBoundaries) {
 // ---------------------------------------------------------------- plans
 
 const PlanPoint* find_point(const QuantizationPlan& p, PointKind kind, const std::string& who,
-                                 const std::string& tensor) {
+                            const std::string& tensor) {
   for (const auto& pt : p.points) {
     const std::string name = pt.op_name ? *pt.op_name : pt.module;
     if (pt.kind == kind && name == who && pt.tensor == tensor) return &pt;
@@ -315,23 +315,23 @@ TEST(GraphQuantizerErrors, ConfigRestrictionsOfGraphMode) {
   expect_error<coreai_opt::UnsupportedError>(
       [&] {
         Quantizer(m, yaml_config("quantization_config:\n  global_config:\n    op_input_spec: "
-                                    "{x: {dtype: int8}}\n"));
+                                 "{x: {dtype: int8}}\n"));
       },
       "Only integer indices or '*' are supported for op and module input and output specs "
       "currently. Got {'x': QuantizationSpec(...)}");
   expect_error<coreai_opt::UnsupportedError>(
       [&] {
         Quantizer(m, yaml_config("quantization_config:\n  global_config: {}\n  "
-                                    "module_name_configs:\n    mlp:\n      op_type_config:\n"
-                                    "        linear: {op_output_spec: {1: {dtype: int8}}}\n"));
+                                 "module_name_configs:\n    mlp:\n      op_type_config:\n"
+                                 "        linear: {op_output_spec: {1: {dtype: int8}}}\n"));
       },
       "op_output_qspec currently supports setting for '*' or 0 tensor only. Got {1: "
       "QuantizationSpec(...)}");
   expect_error<coreai_opt::Error>(
       [&] {
         Quantizer q(m, yaml_config("quantization_config:\n  global_config:\n    "
-                                      "op_type_config:\n      linear: {op_input_spec: {1: "
-                                      "{dtype: int8}}}\n"));
+                                   "op_type_config:\n      linear: {op_input_spec: {1: "
+                                   "{dtype: int8}}}\n"));
         q.plan();
       },
       "Config is attempting to set op_input_spec idx 1, but the input is a state tensor (node: "
@@ -339,17 +339,17 @@ TEST(GraphQuantizerErrors, ConfigRestrictionsOfGraphMode) {
   expect_error<coreai_opt::InvalidArgumentError>(
       [&] {
         Quantizer q(m, yaml_config("quantization_config:\n  global_config:\n    "
-                                      "op_input_spec: {'*': {dtype: int8, granularity: {type: "
-                                      "per_channel}}}\n"));
+                                   "op_input_spec: {'*': {dtype: int8, granularity: {type: "
+                                   "per_channel}}}\n"));
         q.plan();
       },
       "Activation fake-quantize modules with unresolved axis=None: ");
   expect_error<coreai_opt::InvalidArgumentError>(
       [&] {
         Quantizer q(m, yaml_config("quantization_config:\n  global_config: {}\n  "
-                                      "module_name_configs:\n    block\\.bn:\n      "
-                                      "module_state_spec: {'*': {dtype: int8, granularity: "
-                                      "{type: per_channel}}}\n"));
+                                   "module_name_configs:\n    block\\.bn:\n      "
+                                   "module_state_spec: {'*': {dtype: int8, granularity: "
+                                   "{type: per_channel}}}\n"));
         q.plan();
       },
       "Weight fake-quantize modules with unresolved axis=None remain after applying defaults: ");
@@ -473,11 +473,10 @@ TEST(JitPrepareGraph, ConfigOnActivationModuleKeepsFusion) {
   const auto fused = producers("quantization_config:\n  global_config: {}\n");
   EXPECT_EQ(fused.count("relu"), 1U);
   EXPECT_EQ(fused.count("batch_norm"), 1U);  // conv2 + bn2 has no activation
-  for (const char* yaml :
-       {"quantization_config:\n  global_config: {}\n  module_type_configs:\n"
-        "    torch.nn.modules.activation.ReLU: {}\n",
-        "quantization_config:\n  global_config: {}\n  module_name_configs:\n"
-        "    relu: {op_input_spec: null}\n"}) {
+  for (const char* yaml : {"quantization_config:\n  global_config: {}\n  module_type_configs:\n"
+                           "    torch.nn.modules.activation.ReLU: {}\n",
+                           "quantization_config:\n  global_config: {}\n  module_name_configs:\n"
+                           "    relu: {op_input_spec: null}\n"}) {
     const auto same = producers(yaml);
     EXPECT_EQ(same.count("relu"), 1U) << yaml;
     EXPECT_EQ(same.count("batch_norm"), 1U) << yaml;  // only conv2 + bn2's output

@@ -18,8 +18,8 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "coreai_opt/errors.h"
@@ -338,8 +338,7 @@ TEST_P(JitPrepare, CalibrationMovesTheMovingAverage) {
   };
   const double expect_h =
       ema_scale({hidden(x, w1), hidden(x, fq_w(w1)), hidden(x * 3, fq_w(w1))}, true);
-  const double float_weights_h =
-      ema_scale({hidden(x, w1), hidden(x, w1), hidden(x * 3, w1)}, true);
+  const double float_weights_h = ema_scale({hidden(x, w1), hidden(x, w1), hidden(x * 3, w1)}, true);
   ASSERT_GT(std::abs(expect_h - float_weights_h), 1e-5 * expect_h);  // the test can tell
   EXPECT_NEAR(by_name(q)["linear_output"].scale.item<double>(), expect_h, 1e-6 * expect_h);
 }
@@ -764,7 +763,7 @@ TEST_P(JitFinalizeFormats, CodesDequantizeToTheFakeQuantizedWeight) {
   torch::jit::Module m = load_fixture("tiny_scripted.pt");
   const at::Tensor x = fixture_inputs("tiny")[0].toTensor();
   Quantizer q(m, yaml_config(std::string(kWeightOnly) +
-                                "    op_state_spec: {weight: " + c.weight_spec + "}\n"));
+                             "    op_state_spec: {weight: " + c.weight_spec + "}\n"));
   torch::jit::Module prepared = q.prepare({x}).script_module();
   at::NoGradGuard ng;
   const at::Tensor y = prepared.forward({x}).toTensor();
@@ -778,8 +777,7 @@ TEST_P(JitFinalizeFormats, CodesDequantizeToTheFakeQuantizedWeight) {
   if (fin.hasattr("_fq_linear_weight_scale_e8m0")) {
     const at::Tensor e8 = fin.attr("_fq_linear_weight_scale_e8m0").toTensor();
     EXPECT_EQ(e8.scalar_type(), at::kFloat8_e8m0fnu);
-    EXPECT_TRUE(
-        at::equal(e8.to(at::kFloat), prepared.attr("_fq_linear_weight_scale").toTensor()));
+    EXPECT_TRUE(at::equal(e8.to(at::kFloat), prepared.attr("_fq_linear_weight_scale").toTensor()));
     EXPECT_EQ(fin.attr("_fq_linear_weight_scale").toTensor().numel(), 0) << c.name;
   } else {
     EXPECT_TRUE(at::equal(fin.attr("_fq_linear_weight_scale").toTensor(),
@@ -789,8 +787,8 @@ TEST_P(JitFinalizeFormats, CodesDequantizeToTheFakeQuantizedWeight) {
   // the MINVAL case keeps minval, the asymmetric uint4 case its zero points.
   const std::string name = c.name;
   for (const std::string b : {"running_min", "running_max", "minval", "zero_point"}) {
-    const bool kept = (name == "int8_minval" && b == "minval") ||
-                      (name == "uint4_asym" && b == "zero_point");
+    const bool kept =
+        (name == "int8_minval" && b == "minval") || (name == "uint4_asym" && b == "zero_point");
     EXPECT_EQ(fin.attr("_fq_linear_weight_" + b).toTensor().numel(), kept ? 8 : 0)
         << c.name << " " << b;
   }
@@ -826,12 +824,12 @@ def forward(self, ids):
     }
     const at::Tensor ids = torch::tensor({0, 3, 11, 5, 5, 2}, at::kLong).view({2, 3});
     Quantizer q(m, yaml_config(std::string(kWeightOnly) +
-                                  "    op_state_spec: {weight: " + c.weight_spec + "}\n"));
+                               "    op_state_spec: {weight: " + c.weight_spec + "}\n"));
     torch::jit::Module prepared = q.prepare({ids}).script_module();
     torch::jit::Module fin = q.finalize().model.script_module();
     at::NoGradGuard ng;
-    for (const at::Tensor& x : {ids, torch::tensor({7, 1, 0}, at::kLong),
-                                torch::tensor({4}, at::kInt).view({1, 1, 1})}) {
+    for (const at::Tensor& x :
+         {ids, torch::tensor({7, 1, 0}, at::kLong), torch::tensor({4}, at::kInt).view({1, 1, 1})}) {
       const at::Tensor want = prepared.forward({x}).toTensor();
       EXPECT_TRUE(at::equal(fin.forward({x}).toTensor(), want)) << c.name << " tied " << tied;
     }
@@ -997,7 +995,7 @@ TEST(JitQat, NetTrainsWithTorchOptim) {
 
 TEST(GraphQuantizerWarnings, MissingPreservedAttribute) {
   Quantizer q(load_fixture("tiny_scripted.pt"),
-                 yaml_config("quantization_config:\n  preserved_attributes: [nope]\n"));
+              yaml_config("quantization_config:\n  preserved_attributes: [nope]\n"));
   WarningCollector w;
   q.prepare(fixture_inputs("tiny"));
   ASSERT_EQ(w.messages().size(), 1U);
@@ -1070,8 +1068,7 @@ std::vector<std::vector<c10::IValue>> load_calibration(const std::string& name) 
 const std::string kConfigs = std::string(COREAI_OPT_SOURCE_DIR) + "/configs/";
 
 // prepare(batch 0), then every batch under calibration_mode(): what the CLI does.
-torch::jit::Module calibrated(Quantizer& q,
-                              const std::vector<std::vector<c10::IValue>>& batches) {
+torch::jit::Module calibrated(Quantizer& q, const std::vector<std::vector<c10::IValue>>& batches) {
   torch::jit::Module prepared = q.prepare(batches.at(0)).script_module();
   at::NoGradGuard ng;
   auto calibrating = q.calibration_mode();
@@ -1090,8 +1087,7 @@ TEST(JitCliQuantize, W8A8PreparedModelMatchesInProcess) {
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto batches = load_calibration("tiny_calib.pt");
   ASSERT_EQ(batches.size(), 6U);
-  Quantizer q(load_fixture("tiny_scripted.pt"),
-                 QuantizerConfig::from_yaml(kConfigs + "w8a8.yaml"));
+  Quantizer q(load_fixture("tiny_scripted.pt"), QuantizerConfig::from_yaml(kConfigs + "w8a8.yaml"));
   torch::jit::Module expect = calibrated(q, batches);
   // fc1 + relu fuse: the inputs of fc1 and fc2 and the output of fc2 are activations.
   EXPECT_NE(r.out.find("\nquantized   int8: 2 weights, 3 activations\n"), std::string::npos)
@@ -1181,9 +1177,10 @@ TEST(JitCliQuantize, WeightsOnlyWithoutCalibration) {
   q.prepare(fixture_inputs("tiny"));
   const auto done = q.finalize();
   torch::jit::Module expect = done.model.script_module();
-  EXPECT_NE(r.out.find("\nparameters  268 bytes before, " +
-                       std::to_string(done.report.parameter_bytes_after) + " bytes after finalize ("),
-            std::string::npos)
+  EXPECT_NE(
+      r.out.find("\nparameters  268 bytes before, " +
+                 std::to_string(done.report.parameter_bytes_after) + " bytes after finalize ("),
+      std::string::npos)
       << r.out;
   torch::jit::Module loaded = torch::jit::load(out);
   at::NoGradGuard ng;

@@ -25,10 +25,10 @@ namespace {
 
 using coreai_opt::InvalidArgumentError;
 using coreai_opt::quantization::FakeQuantizeSpec;
-using coreai_opt::quantization::QuantizationPlan;
-using coreai_opt::quantization::Quantizer;
 using coreai_opt::quantization::PointKind;
+using coreai_opt::quantization::QuantizationPlan;
 using coreai_opt::quantization::QuantizationSpec;
+using coreai_opt::quantization::Quantizer;
 using coreai_opt::quantization::QuantizerConfig;
 using coreai_opt::quantization::TensorRole;
 using coreai_opt::testing::fixture_inputs;
