@@ -213,6 +213,27 @@ TEST_P(FrontDoor, PlanShowsQuantizedAndDeclinedPoints) {
   EXPECT_EQ(q.fake_quants().size(), 1U);
 }
 
+TEST_P(FrontDoor, AnOpDeclinedAsAWholeIsListedAsDeclined) {
+  Quantizer q(model(), yaml(std::string(kWeightOnly) +
+                            "  module_name_configs:\n"
+                            "    fc2:\n"
+                            "      op_type_config: {linear: null}\n"));
+  const auto plan = q.plan({x});
+  std::vector<std::string> fc2;
+  for (const auto& p : plan.points) {
+    if (p.module != "fc2") continue;
+    EXPECT_TRUE(p.declined()) << p.tensor;
+    EXPECT_TRUE(p.fake_quant.empty()) << p.tensor;
+    EXPECT_EQ(p.rule, "module_name_configs[\"fc2\"] > op_type_config[\"linear\"]");
+    fc2.push_back(std::string(cq::to_string(p.kind)) + " " + p.tensor);
+  }
+  // Every float tensor of the op; graph mode also sees the bias as a state input.
+  EXPECT_THAT(fc2, ::testing::IsSupersetOf({"op_input 0", "op_output 0", "op_state weight"}));
+  q.prepare({x});
+  ASSERT_EQ(q.fake_quants().size(), 1U);
+  EXPECT_EQ(q.fake_quants()[0].module, "fc1");
+}
+
 // ---------------------------------------------------------------- modes
 
 TEST_P(FrontDoor, CalibrationModeSwitchesObserversAndActivationFakeQuant) {

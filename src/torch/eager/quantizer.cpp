@@ -511,6 +511,41 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
     }
   }
 
+  // ---- ops a rule declines as a whole (`op_type_config: {linear: null}`, a
+  // disabled module): listed as declined points so that the plan shows it.
+  std::set<std::string> listed;
+  for (const auto& pt : a.points)
+    if (pt.plan.op_name) listed.insert(*pt.plan.op_name);
+  auto decline = [&](const OpResolution& op, const WalkedModule& m, PointKind kind,
+                     const std::string& tensor) {
+    Point pt;
+    pt.plan.kind = kind;
+    pt.plan.op_name = op.name;
+    pt.plan.op_type = op.type;
+    pt.plan.module = m.path;
+    pt.plan.module_type = m.type;
+    pt.plan.tensor = tensor;
+    pt.plan.rule = op.provenance();
+    a.points.push_back(std::move(pt));
+  };
+  for (const auto& m : w.modules) {
+    if (m.op_base.empty()) continue;
+    const OpResolution& op = r.op(join(m.path, m.op_base));
+    if (listed.count(op.name) > 0 || !op.config->is_disabled()) continue;
+    const bool weighted = m.kind == ModuleKind::kDropIn || m.kind == ModuleKind::kWeighted;
+    if (weighted) decline(op, m, PointKind::kOpState, "weight");
+    if (m.op_base != "embedding") decline(op, m, PointKind::kOpInput, "0");
+    decline(op, m, PointKind::kOpOutput, "0");
+  }
+  for (const FunctionalCall& fc : a.calls) {
+    const OpResolution& op = r.op(fc.name);
+    if (listed.count(op.name) > 0 || !op.config->is_disabled()) continue;
+    for (std::size_t k = 0; k < fc.call.input_quantizable.size(); ++k)
+      if (fc.call.input_quantizable[k])
+        decline(op, w.at(fc.caller), PointKind::kOpInput, std::to_string(k));
+    if (fc.call.output_quantizable) decline(op, w.at(fc.caller), PointKind::kOpOutput, "0");
+  }
+
   for (auto& pt : a.points)
     if (pt.plan.spec) pt.plan.fake_quant = join(pt.host_path, pt.child_name);
 

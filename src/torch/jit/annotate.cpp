@@ -139,6 +139,7 @@ class Annotator {
     annotate_module_specs();
     annotate_module_states();
     resolve_axes_and_blocks();
+    add_declined_ops();
     finish_points();
     return std::move(ann_);
   }
@@ -1143,6 +1144,30 @@ class Annotator {
       if (!coreai_opt::is_float(target.spec.dtype) && !coreai_opt::is_float(from.dtype))
         target.spec.qscheme = from.qscheme;
       target.spec.float_range = from.float_range;
+    }
+  }
+
+  // An op that a rule declines as a whole (`op_type_config: {add: null}`, a
+  // disabled module) inserts nothing; its tensors are listed as declined points
+  // so that the plan shows the decision and the rule that made it.
+  void add_declined_ops() {
+    std::set<std::string> listed;
+    for (const auto& p : ann_.points)
+      if (p.op_name) listed.insert(*p.op_name);
+    for (const auto& op : a_.ops) {
+      if (!op.top_level || listed.count(op.name) > 0 ||
+          !(is_weighted(op.type) || is_compressible(op)))
+        continue;
+      const quantization::OpResolution& r = res_.op(op.name);
+      if (!r.config->is_disabled()) continue;
+      const std::string rule = r.provenance();
+      for (std::size_t i = 0; i < op.inputs.size(); ++i) {
+        if (op.inputs[i].state || !quantizable(op, i)) continue;
+        add_point(op_point(PointKind::kOpInput, op, std::to_string(i), rule), std::nullopt);
+      }
+      add_point(op_point(PointKind::kOpOutput, op, "0", rule), std::nullopt);
+      for (const auto& st : op.states)
+        add_point(op_point(PointKind::kOpState, op, st.local_name, rule), std::nullopt);
     }
   }
 

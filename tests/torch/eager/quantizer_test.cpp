@@ -839,8 +839,13 @@ TEST_F(EagerTest, TypedSetModuleTypeAndDropInsInSequential) {
             (std::vector<std::string>{
                 "1 op_state global_config > op_*_spec",
                 "3 op_state module_type_configs[\"torch.nn.modules.linear.Linear\"] > op_*_spec",
-                "1 op_input global_config > op_*_spec", "1 op_output global_config > op_*_spec"}));
+                "1 op_input global_config > op_*_spec", "1 op_output global_config > op_*_spec",
+                // The Conv2d declined by its type key is listed as declined.
+                "0 op_state module_type_configs[\"torch.nn.modules.conv.Conv2d\"] > op_*_spec",
+                "0 op_input module_type_configs[\"torch.nn.modules.conv.Conv2d\"] > op_*_spec",
+                "0 op_output module_type_configs[\"torch.nn.modules.conv.Conv2d\"] > op_*_spec"}));
   EXPECT_EQ(plan.points[1].spec->dtype, coreai_opt::DType::kInt4);
+  EXPECT_TRUE(plan.points[4].declined());
   auto* lin = seq[3]->as<cnn::LinearImpl>();
   EXPECT_TRUE(lin->input_quantizer().is_empty());
   auto* ct = seq[1]->as<cnn::ConvTranspose2dImpl>();
