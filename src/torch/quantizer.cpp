@@ -144,10 +144,15 @@ struct Quantizer::Impl {
       set(p, kFakeQuantEnabled, p.schedule->fake_quant_enabled_at(steps));
     }
   }
+  // Leaving calibration restores the training flag; leaving training keeps
+  // train mode, as the reference does.
   void exit_mode(bool training, bool was_training) {
     set_all(/*observer=*/false, /*fake_quant=*/true);
-    prepared->train(was_training);
-    if (training) in_training = false;
+    if (training) {
+      in_training = false;
+    } else {
+      prepared->train(was_training);
+    }
     backend->sync();
   }
   // The canonical module paths `which` selects; empty optional = everything.

@@ -264,6 +264,7 @@ TEST_P(FrontDoor, QatStepsFollowTheSchedule) {
                             "    qat_schedule: {enable_observer: 0, enable_fake_quant: 2, "
                             "disable_observer: 3}\n"));
   cq::Model m = q.prepare({x});
+  m.train(false);
   EXPECT_EQ(error_of([&] { q.step(); }),
             "step() can only be called inside training_mode() (after optimizer.step()); enter "
             "it with `auto guard = quantizer.training_mode();`");
@@ -297,6 +298,7 @@ TEST_P(FrontDoor, QatStepsFollowTheSchedule) {
                         {true, false}, {true, false}, {true, true}, {false, true}, {false, true}}));
   EXPECT_EQ(q.step_count(), 4);
   EXPECT_EQ(state(), S(false, true));
+  EXPECT_TRUE(m.is_training());  // leaving training_mode() keeps train mode, as the reference
 }
 
 TEST_P(FrontDoor, SelectorsReachModulesByPathOrRegex) {
