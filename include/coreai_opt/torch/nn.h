@@ -1,6 +1,6 @@
 // Eager-mode building blocks for activation quantization of torch::nn::Module
 // models. LibTorch modules have no forward hooks and a non-virtual forward, so
-// the Quantizer (coreai_opt/quantization/quantizer.h) cannot intercept the
+// the Quantizer (coreai_opt/torch/quantizer.h) cannot intercept the
 // tensors flowing between plain torch::nn modules. These pieces are where it
 // can act:
 //   - drop-in modules (coreai_opt::nn::Linear, Conv1d/2d/3d,

@@ -1008,7 +1008,7 @@ std::unique_ptr<QuantizerBackend> make_eager_backend(
 }  // namespace detail
 }  // namespace coreai_opt
 
-// ------------------------------------------------------------ EagerModelInspector
+// ------------------------------------------------------------ the eager half of the ModelInspector
 
 namespace coreai_opt {
 namespace quantization {
