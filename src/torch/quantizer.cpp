@@ -225,12 +225,8 @@ Quantizer::Quantizer(Model model, QuantizerConfig config)
   Impl& s = *impl_;
   s.config = config_for(s.model, std::move(config));
   s.bytes_before = s.model.state_bytes();
-  if (s.eager()) {
-    s.backend =
-        coreai_opt::detail::make_eager_backend(s.model.module(), s.config, s.model.forward_fn());
-  } else {
-    s.backend = coreai_opt::detail::make_graph_backend(s.model.script_module(), s.config);
-  }
+  s.backend = s.eager() ? coreai_opt::detail::make_eager_backend(s.model, s.config)
+                        : coreai_opt::detail::make_graph_backend(s.model.script_module(), s.config);
 }
 
 Quantizer::~Quantizer() = default;
@@ -255,8 +251,7 @@ Model Quantizer::prepare(const Example& example) {
     throw Error("Model has already been prepared. Cannot re-prepare a prepared model.");
   }
   auto [model, plan] = s.backend->prepare(example);
-  // Eager prepares in place: keep the caller's Model (it knows the typed forward).
-  s.prepared = s.eager() ? s.model : std::move(model);
+  s.prepared = std::move(model);
   s.prepared_plan = std::move(plan);
   s.set_all(/*observer=*/false, /*fake_quant=*/true);
   s.backend->sync();
@@ -384,7 +379,6 @@ FinalizeResult Quantizer::finalize() {
   if (s.in_training) throw Error("finalize() cannot be called inside training_mode()");
   s.set_all(/*observer=*/false, /*fake_quant=*/true);
   FinalizeResult r = s.backend->finalize();
-  if (s.eager()) r.model = s.model;
   r.report.parameter_bytes_before = s.bytes_before;
   if (s.eager()) s.finalized = true;
   return r;

@@ -63,11 +63,11 @@ class QuantizerBackend {
   virtual FinalizeResult finalize() = 0;
 };
 
-/// The backends, created by the front door for the model's kind. Both validate
-/// the mode's key restrictions of `config` (UnsupportedError).
-std::unique_ptr<QuantizerBackend> make_eager_backend(
-    const std::shared_ptr<torch::nn::Module>& model, const QuantizerConfig& config,
-    const detail::ForwardFn& forward);
+/// The backends, created by the front door for the model's kind with a config
+/// it has already checked (QuantizerConfig::validate_for). Eager mode works on
+/// the caller's model in place; graph mode on a copy.
+std::unique_ptr<QuantizerBackend> make_eager_backend(const Model& model,
+                                                     const QuantizerConfig& config);
 std::unique_ptr<QuantizerBackend> make_graph_backend(const torch::jit::Module& model,
                                                      const QuantizerConfig& config);
 /// The function running one forward pass of an eager model for `example`

@@ -598,11 +598,11 @@ constexpr const char* kArchiveFormat = "coreai_opt_prepared_format";
 // stubs and functional helpers.
 class EagerBackend final : public coreai_opt::detail::QuantizerBackend {
  public:
-  EagerBackend(ModulePtr m, QuantizerConfig c, coreai_opt::detail::ForwardFn f)
-      : model(std::move(m)), config(std::move(c)), forward(std::move(f)) {}
+  EagerBackend(Model h, QuantizerConfig c)
+      : handle(std::move(h)), model(handle.module()), config(std::move(c)) {}
 
   std::function<void()> runner(const Example& example, const char* what) const {
-    return coreai_opt::detail::eager_runner(example, forward, what);
+    return coreai_opt::detail::eager_runner(example, handle.forward_fn(), what);
   }
 
   QuantizationPlan plan(const Example& example) const override {
@@ -709,9 +709,9 @@ class EagerBackend final : public coreai_opt::detail::QuantizerBackend {
     for (auto& [m, t] : tables) t->cursor = 0;
   }
 
+  Model handle;  // the caller's: it keeps the typed forward
   ModulePtr model;
   QuantizerConfig config;
-  detail::ForwardFn forward;
   bool prepared = false;
   bool warned_unchanged = false;
   std::optional<Analysis> analysis;  // of prepare (points realized)
@@ -939,7 +939,7 @@ std::pair<Model, QuantizationPlan> EagerBackend::prepare(const Example& example)
   }
   s.analysis = std::move(a);
   s.prepared = true;
-  return {Model(s.model), plan_of(*s.analysis, s.skipped)};
+  return {s.handle, plan_of(*s.analysis, s.skipped)};
 }
 
 FinalizeResult EagerBackend::finalize() {
@@ -975,8 +975,8 @@ FinalizeResult EagerBackend::finalize() {
   }
   s.live = std::move(activations);
   s.weights.clear();
-  report.parameter_bytes_after = Model(s.model).state_bytes() - saved;
-  return {Model(s.model), std::move(report)};
+  report.parameter_bytes_after = s.handle.state_bytes() - saved;
+  return {s.handle, std::move(report)};
 }
 
 }  // namespace
@@ -1000,10 +1000,9 @@ std::function<void()> eager_runner(const Example& example, const ForwardFn& forw
   return [forward, inputs] { (void)forward(inputs); };
 }
 
-std::unique_ptr<QuantizerBackend> make_eager_backend(
-    const std::shared_ptr<torch::nn::Module>& model, const QuantizerConfig& config,
-    const ForwardFn& forward) {
-  return std::make_unique<quantization::EagerBackend>(model, config, forward);
+std::unique_ptr<QuantizerBackend> make_eager_backend(const Model& model,
+                                                     const QuantizerConfig& config) {
+  return std::make_unique<quantization::EagerBackend>(model, config);
 }
 }  // namespace detail
 }  // namespace coreai_opt
