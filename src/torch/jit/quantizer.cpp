@@ -215,32 +215,30 @@ class GraphBackend final : public coreai_opt::detail::QuantizerBackend {
   // `to`; the two must hold the same names and shapes.
   static void copy_state(const torch::jit::Module& from, torch::jit::Module& to,
                          const std::string& path) {
-    std::map<std::string, at::Tensor> src;
-    for (const auto& p : from.named_parameters()) src[p.name] = p.value;
-    for (const auto& b : from.named_buffers()) src[b.name] = b.value;
-    std::map<std::string, at::Tensor> dst;
-    for (const auto& p : to.named_parameters()) dst[p.name] = p.value;
-    for (const auto& b : to.named_buffers()) dst[b.name] = b.value;
+    const auto state_of = [](const torch::jit::Module& m) {
+      std::map<std::string, at::Tensor> out;
+      for (const auto& p : m.named_parameters()) out[p.name] = p.value;
+      for (const auto& b : m.named_buffers()) out[b.name] = b.value;
+      return out;
+    };
+    const std::map<std::string, at::Tensor> src = state_of(from);
+    std::map<std::string, at::Tensor> dst = state_of(to);
     for (const auto& [name, t] : dst) {
-      auto it = src.find(name);
-      if (it == src.end()) {
+      if (src.count(name) == 0) {
         throw InvalidArgumentError("load('" + path + "'): the file has no tensor '" + name +
                                    "'; it was not saved from this prepared model");
       }
-      src.erase(it);
     }
-    if (!src.empty()) {
-      throw InvalidArgumentError("load('" + path + "'): the file has tensor '" +
-                                 src.begin()->first +
-                                 "' that the prepared model lacks; it was not saved from this "
-                                 "prepared model");
+    for (const auto& [name, t] : src) {
+      if (dst.count(name) == 0) {
+        throw InvalidArgumentError("load('" + path + "'): the file has tensor '" + name +
+                                   "' that the prepared model lacks; it was not saved from "
+                                   "this prepared model");
+      }
     }
     at::NoGradGuard no_grad;
-    std::map<std::string, at::Tensor> values;
-    for (const auto& p : from.named_parameters()) values[p.name] = p.value;
-    for (const auto& b : from.named_buffers()) values[b.name] = b.value;
     for (auto& [name, t] : dst) {
-      const at::Tensor& v = values.at(name);
+      const at::Tensor& v = src.at(name);
       if (t.sizes() != v.sizes()) {
         if (t.numel() != 0 && v.numel() != 0) {
           throw InvalidArgumentError("load('" + path + "'): tensor '" + name + "' has shape " +
