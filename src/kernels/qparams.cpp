@@ -4,24 +4,14 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <cstring>
-#include <limits>
 
 #include "coreai_opt/errors.h"
 #include "coreai_opt/format/e8m0.h"
 #include "coreai_opt/format/int.h"
+#include "qparams-inl.h"
 
 namespace coreai_opt::kernels {
 namespace {
-
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-// Elementwise min/max that propagate NaN (torch.minimum / torch.maximum).
-float nan_min(float a, float b) { return std::isnan(a) || std::isnan(b) ? kNaN : (a < b ? a : b); }
-float nan_max(float a, float b) { return std::isnan(a) || std::isnan(b) ? kNaN : (a > b ? a : b); }
-
-// torch.clamp(v, min=lo): NaN stays NaN.
-float clamp_below(float v, float lo) { return v < lo ? lo : v; }
 
 float fp_max(DType d) {
   return static_cast<float>(quant_range(d, QuantizationScheme::kSymmetric).qmax);
@@ -29,43 +19,9 @@ float fp_max(DType d) {
 
 }  // namespace
 
-float round_to_bfloat16(float x) {
-  if (std::isnan(x)) return x;
-  std::uint32_t u;
-  std::memcpy(&u, &x, 4);
-  u += 0x7FFFu + ((u >> 16) & 1u);  // ties to even; overflow carries into infinity
-  u &= 0xFFFF0000u;
-  float r;
-  std::memcpy(&r, &u, 4);
-  return r;
-}
-
-float round_to_float16(float x) {
-  if (!std::isfinite(x)) return x;
-  const float a = std::fabs(x);
-  // 65520 is the midpoint between the largest half (65504, odd mantissa) and 2^16.
-  if (a >= 65520.0f) return std::copysign(std::numeric_limits<float>::infinity(), x);
-  int e = -14;  // smallest normal exponent; below it the quantum is fixed (subnormals)
-  if (a >= std::ldexp(1.0f, -14)) {
-    int fe = 0;
-    std::frexp(a, &fe);
-    e = fe - 1;
-  }
-  const float quantum = std::ldexp(1.0f, e - 10);
-  return std::copysign(std::nearbyint(a / quantum) * quantum, x);
-}
-
-float round_to_precision(float x, ParamPrecision p) {
-  switch (p) {
-    case ParamPrecision::kFloat32:
-      return x;
-    case ParamPrecision::kBFloat16:
-      return round_to_bfloat16(x);
-    case ParamPrecision::kFloat16:
-      return round_to_float16(x);
-  }
-  return x;
-}
+float round_to_bfloat16(float x) { return detail::round_bfloat16(x); }
+float round_to_float16(float x) { return detail::round_float16(x); }
+float round_to_precision(float x, ParamPrecision p) { return detail::round_to(x, p); }
 
 void validate_float_range(const FloatRange& range) {
   if (range.min && (std::isnan(*range.min) || *range.min > 0.0f)) {
@@ -111,8 +67,8 @@ void validate_qparams_config(const QParamsConfig& c) {
 void observed_range(const float* amin, const float* amax, std::size_t n, const FloatRange& range,
                     float* min_val, float* max_val) {
   for (std::size_t i = 0; i < n; ++i) {
-    min_val[i] = range.min ? *range.min : nan_min(amin[i], 0.0f);
-    max_val[i] = range.max ? *range.max : nan_max(amax[i], 0.0f);
+    min_val[i] = range.min ? *range.min : detail::nan_min(amin[i], 0.0f);
+    max_val[i] = range.max ? *range.max : detail::nan_max(amax[i], 0.0f);
   }
 }
 
@@ -120,82 +76,86 @@ void update_running_range(RangeCalculator calculator, float averaging_constant,
                           ParamPrecision precision, bool initialized, const float* new_min,
                           const float* new_max, std::size_t n, float* running_min,
                           float* running_max) {
-  if (!initialized || calculator == RangeCalculator::kStatic) {
-    for (std::size_t i = 0; i < n; ++i) {
-      running_min[i] = new_min[i];
-      running_max[i] = new_max[i];
-    }
-    return;
-  }
-  if (calculator == RangeCalculator::kGlobalMinMax) {
-    for (std::size_t i = 0; i < n; ++i) {
-      running_min[i] = nan_min(running_min[i], new_min[i]);
-      running_max[i] = nan_max(running_max[i], new_max[i]);
-    }
-    return;
-  }
-  // c * new + (1 - c) * running, each tensor op rounded to the working precision. (1 - c)
-  // is formed in double and rounded once, as a Python float scalar would be.
-  const float c = averaging_constant;
-  const auto one_minus_c = static_cast<float>(1.0 - static_cast<double>(averaging_constant));
-  auto ema = [&](float nw, float run) {
-    const float a = round_to_precision(c * nw, precision);
-    const float b = round_to_precision(one_minus_c * run, precision);
-    return round_to_precision(a + b, precision);
-  };
+  detail::ObserveConstants k;
+  k.calculator = calculator;
+  k.averaging_constant = averaging_constant;
+  k.one_minus_c = detail::one_minus(averaging_constant);
+  k.precision = precision;
   for (std::size_t i = 0; i < n; ++i) {
-    running_min[i] = ema(new_min[i], running_min[i]);
-    running_max[i] = ema(new_max[i], running_max[i]);
+    detail::update_one(k, initialized, new_min[i], new_max[i], running_min[i], running_max[i]);
   }
 }
 
 void choose_qparams(const QParamsConfig& c, const float* min_val, const float* max_val,
                     std::size_t n, float* scale, std::int32_t* zero_point, float* minval,
                     std::uint8_t* scale_code) {
-  const ParamPrecision P = c.precision;
-  auto rnd = [P](float v) { return round_to_precision(v, P); };
-  const float eps = kScaleEpsilon;  // 2^-23 is exact in bf16 and fp16 (subnormal) too
-  const QuantRange qr = quant_range(c.dtype, c.scheme);
-  const auto qmin = static_cast<float>(qr.qmin);
-  const auto qmax = static_cast<float>(qr.qmax);
+  const detail::QParamsConstants k = detail::qparams_constants(c);
   for (std::size_t i = 0; i < n; ++i) {
-    const float mn = min_val[i];
-    const float mx = max_val[i];
-    const float min_neg = nan_min(mn, 0.0f);
-    const float max_pos = nan_max(mx, 0.0f);
-    if (is_float(c.dtype)) {
-      if (c.scale_kind == ScaleKind::kE8M0) {
-        const float amax = nan_max(std::fabs(mn), std::fabs(mx));
-        const std::uint8_t code = e8m0_scale_code(amax, e8m0_element_emax(c.dtype));
-        scale[i] = e8m0_to_float(code);
-        if (scale_code != nullptr) scale_code[i] = code;
-      } else {
-        const float amax = nan_max(-min_neg, max_pos);
-        scale[i] = clamp_below(rnd(amax / fp_max(c.dtype)), eps);
-      }
-      continue;
-    }
-    float s = 0.0f;
-    std::int32_t zp = 0;
-    float mv = 0.0f;
-    if (c.scheme == QuantizationScheme::kAsymmetric) {
-      s = clamp_below(rnd(rnd(max_pos - min_neg) / (qmax - qmin)), eps);
-      const float r = std::nearbyint(rnd(min_neg / s));
-      const float z = qmin - r;
-      // A NaN range has no meaningful zero point; 0 (clamped into range) keeps it defined.
-      zp = std::isnan(z) ? static_cast<std::int32_t>(std::fmin(std::fmax(0.0f, qmin), qmax))
-                         : static_cast<std::int32_t>(z < qmin ? qmin : (z > qmax ? qmax : z));
-      mv = min_neg;
-    } else {
-      const float amax = nan_max(-min_neg, max_pos);
-      s = clamp_below(rnd(amax / ((qmax - qmin) / 2.0f)), eps);
-      zp = symmetric_zero_point(static_cast<std::int32_t>(qmin), static_cast<std::int32_t>(qmax));
-      mv = -nan_max(std::fabs(mn), std::fabs(mx));
-    }
-    scale[i] = s;
+    std::int32_t zp = zero_point != nullptr ? zero_point[i] : 0;
+    float mv = minval != nullptr ? minval[i] : 0.0f;
+    std::uint8_t code = 0;
+    detail::choose_one(k, min_val[i], max_val[i], scale[i], zp, mv, code);
     if (zero_point != nullptr) zero_point[i] = zp;
     if (minval != nullptr) minval[i] = mv;
+    if (scale_code != nullptr && k.e8m0) scale_code[i] = code;
   }
 }
+
+void observe_step(const ObserveStep& step, bool initialized, const float* amin, const float* amax,
+                  std::size_t n, float* running_min, float* running_max, float* scale,
+                  std::int32_t* zero_point, float* minval) {
+  const detail::ObserveConstants k = detail::observe_constants(step);
+  std::int32_t zp = 0;
+  float mv = 0.0f, s = 0.0f;
+  std::uint8_t code = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    detail::observe_one(k, initialized, amin != nullptr ? amin[i] : 0.0f,
+                        amax != nullptr ? amax[i] : 0.0f, running_min[i], running_max[i], s, zp, mv,
+                        code);
+    if (!k.choose) continue;
+    scale[i] = s;
+    if (!k.qparams.is_float) {
+      zero_point[i] = zp;
+      minval[i] = mv;
+    }
+  }
+}
+
+namespace detail {
+
+QParamsConstants qparams_constants(const QParamsConfig& c) {
+  QParamsConstants k;
+  const QuantRange qr = quant_range(c.dtype, c.scheme);
+  k.precision = c.precision;
+  k.is_float = is_float(c.dtype);
+  k.e8m0 = k.is_float && c.scale_kind == ScaleKind::kE8M0;
+  k.asymmetric = c.scheme == QuantizationScheme::kAsymmetric;
+  k.element_emax = e8m0_element_emax(c.dtype);
+  k.fp_max = k.is_float ? fp_max(c.dtype) : 0.0f;
+  k.qmin = static_cast<float>(qr.qmin);
+  k.qmax = static_cast<float>(qr.qmax);
+  k.symmetric_zp =
+      symmetric_zero_point(static_cast<std::int32_t>(qr.qmin), static_cast<std::int32_t>(qr.qmax));
+  k.nan_zp = static_cast<std::int32_t>(std::fmin(std::fmax(0.0f, k.qmin), k.qmax));
+  return k;
+}
+
+ObserveConstants observe_constants(const ObserveStep& s) {
+  ObserveConstants k;
+  k.calculator = s.calculator;
+  k.averaging_constant = s.averaging_constant;
+  k.one_minus_c = one_minus(s.averaging_constant);
+  k.precision = s.precision;
+  k.has_range_min = s.range.min.has_value();
+  k.has_range_max = s.range.max.has_value();
+  // A float_range bound is a tensor in the observed dtype, as the observed ones are.
+  if (s.range.min) k.range_min = round_to(*s.range.min, s.precision);
+  if (s.range.max) k.range_max = round_to(*s.range.max, s.precision);
+  k.choose = s.qparams.has_value();
+  if (k.choose) k.qparams = qparams_constants(*s.qparams);
+  return k;
+}
+
+}  // namespace detail
 
 }  // namespace coreai_opt::kernels

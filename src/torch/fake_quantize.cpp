@@ -15,6 +15,7 @@
 #include "coreai_opt/quantization/schema.h"
 #include "coreai_opt/torch/ops.h"
 #include "coreai_opt/warnings.h"
+#include "torch/ops_impl.h"
 
 namespace coreai_opt {
 namespace quantization {
@@ -53,12 +54,25 @@ void set_flag(at::Tensor& state, FakeQuantizeStateIndex i, std::int64_t v) {
   }
 }
 
-at::Tensor to_cpu_float(const at::Tensor& t) {
-  return t.detach().to(at::kCPU, at::kFloat).contiguous();
+// Where a point's tensors live, whatever Module::to or jit::Module::to did to them: the
+// flags in host memory (the step branches on them on every call, so reading them must not
+// wait for a device), the qparam tensors on the observed tensor's device in their own
+// dtypes (a model moved to bfloat16 keeps float32 / int32 qparams; their values are
+// already rounded to the observed dtype). A moved tensor is moved back once, in place, so
+// that the module's buffer and the graph's attribute follow.
+void place(FakeQuantizeTensors& t, const at::Device& device) {
+  const auto put = [](at::Tensor& v, const at::Device& d, at::ScalarType type) {
+    if (v.device() != d || v.scalar_type() != type) v.set_data(v.to(d, type));
+  };
+  put(t.state, at::kCPU, at::kLong);
+  put(t.running_min, device, at::kFloat);
+  put(t.running_max, device, at::kFloat);
+  put(t.scale, device, at::kFloat);
+  put(t.zero_point, device, at::kInt);
+  put(t.minval, device, at::kFloat);
 }
 
-// Observes x and recomputes the qparams (no gradient). Returns false when the
-// granularity's blocks do not divide x: the point is then disabled.
+// Observes x and recomputes the qparams (no gradient), all on x's device.
 void observe(const at::Tensor& x, FakeQuantizeTensors& t, const FakeQuantizeConfig& c,
              const std::vector<std::int64_t>& block) {
   at::NoGradGuard no_grad;
@@ -69,52 +83,31 @@ void observe(const at::Tensor& x, FakeQuantizeTensors& t, const FakeQuantizeConf
                                c10::str(at::IntArrayRef(param_shape)) + " differs from the " +
                                "one it was initialised with " + c10::str(t.running_min.sizes()));
   }
-  // Per-block range in x's dtype, as the reference computes it.
-  auto [amin, amax] = ops::block_minmax(x.detach(), block);
-  const at::Tensor amin_f = to_cpu_float(amin);
-  const at::Tensor amax_f = to_cpu_float(amax);
-  const auto n = static_cast<std::size_t>(amin_f.numel());
-
-  kernels::FloatRange fr;
-  if (c.spec.float_range[0]) fr.min = static_cast<float>(*c.spec.float_range[0]);
-  if (c.spec.float_range[1]) fr.max = static_cast<float>(*c.spec.float_range[1]);
-  const kernels::ParamPrecision precision = precision_of(x.scalar_type());
-  std::vector<float> new_min(n), new_max(n);
-  kernels::observed_range(amin_f.data_ptr<float>(), amax_f.data_ptr<float>(), n, fr,
-                          new_min.data(), new_max.data());
-  for (std::size_t i = 0; i < n; ++i) {  // observed bounds live in x's dtype
-    new_min[i] = kernels::round_to_precision(new_min[i], precision);
-    new_max[i] = kernels::round_to_precision(new_max[i], precision);
+  if (!initialized) {
+    for (at::Tensor* p : {&t.running_min, &t.running_max, &t.scale, &t.zero_point, &t.minval}) {
+      p->resize_(param_shape);
+    }
+    t.zero_point.zero_();  // fp dtypes have neither; they stay 0
+    t.minval.zero_();
   }
-
-  at::Tensor run_min = initialized ? to_cpu_float(t.running_min) : at::empty(param_shape, at::kFloat);
-  at::Tensor run_max = initialized ? to_cpu_float(t.running_max) : at::empty(param_shape, at::kFloat);
-  kernels::update_running_range(calculator_for(c), static_cast<float>(c.spec.averaging_constant),
-                                precision, initialized, new_min.data(), new_max.data(), n,
-                                run_min.data_ptr<float>(), run_max.data_ptr<float>());
-
+  kernels::ObserveStep step;
+  step.calculator = calculator_for(c);
+  step.averaging_constant = static_cast<float>(c.spec.averaging_constant);
+  if (c.spec.float_range[0]) step.range.min = static_cast<float>(*c.spec.float_range[0]);
+  if (c.spec.float_range[1]) step.range.max = static_cast<float>(*c.spec.float_range[1]);
+  // The observed bounds, the running range and the qparams in x's dtype, as the reference
+  // computes them.
+  step.precision = precision_of(x.scalar_type());
   kernels::QParamsConfig qc;
   qc.dtype = c.spec.dtype;
   qc.scheme = c.spec.qscheme;
   qc.formulation = c.spec.qformulation;
   qc.scale_kind = c.spec.effective_scale_dtype() ? kernels::ScaleKind::kE8M0 : kernels::ScaleKind::kFloat;
-  qc.precision = precision;
-  at::Tensor scale = at::empty(param_shape, at::kFloat);
-  at::Tensor zp = at::zeros(param_shape, at::kInt);
-  at::Tensor minval = at::zeros(param_shape, at::kFloat);
-  kernels::choose_qparams(qc, run_min.data_ptr<float>(), run_max.data_ptr<float>(), n,
-                          scale.data_ptr<float>(), zp.data_ptr<std::int32_t>(),
-                          minval.data_ptr<float>());
-
-  const auto store = [&](at::Tensor& dst, const at::Tensor& src) {
-    dst.resize_(param_shape);
-    dst.copy_(src);
-  };
-  store(t.running_min, run_min);
-  store(t.running_max, run_max);
-  store(t.scale, scale);
-  store(t.zero_point, zp);
-  store(t.minval, minval);
+  qc.precision = step.precision;
+  step.qparams = qc;
+  ops::detail::ObserveTensors ot{t.running_min, t.running_max, t.scale, t.zero_point, t.minval};
+  ops::detail::observe_step("coreai_opt::fake_quant_forward", x.detach(), block, step, initialized,
+                            nullptr, ot);
   set_flag(t.state, kInitialized, 1);
 }
 
@@ -208,11 +201,12 @@ FakeQuantizeTensors FakeQuantizeTensors::fresh() {
 
 at::Tensor fake_quant_forward(const at::Tensor& x, FakeQuantizeTensors& t,
                               const FakeQuantizeConfig& config, const std::string& what) {
-  TORCH_CHECK(t.state.defined() && t.state.numel() == 4 && t.state.scalar_type() == at::kLong,
-              "fake quantization of ", what, ": state must be an int64 tensor of 4 flags");
+  TORCH_CHECK(t.state.defined() && t.state.numel() == 4, "fake quantization of ", what,
+              ": state must be a tensor of 4 flags");
   TORCH_CHECK(at::isFloatingType(x.scalar_type()),
               "fake quantization of ", what, " needs a floating-point tensor, got ",
               x.scalar_type());
+  place(t, x.device());
   if (flag(t.state, kDisabled) != 0) return x;
   std::vector<std::int64_t> block;
   try {

@@ -181,11 +181,26 @@ void cuda_block_minmax(const char* op, const Tensor& x, const k::BlockwiseView& 
                "minmax_update");
 }
 
+void cuda_observe_step(const char* op, const Tensor& mins, const Tensor& maxs,
+                       const k::ObserveStep& step, bool initialized, const Tensor* initialized_flag,
+                       ObserveTensors& t) {
+  const Launch launch(t.running_min, op);
+  const auto ptr = [](const Tensor& v) { return v.defined() ? v.data_ptr<float>() : nullptr; };
+  const std::uint8_t* flag = initialized_flag != nullptr ? bytes(*initialized_flag) : nullptr;
+  launch.check(kc::observe_step(
+                   step, flag, initialized, ptr(mins), ptr(maxs), t.running_min.numel(),
+                   t.running_min.data_ptr<float>(), t.running_max.data_ptr<float>(), ptr(t.scale),
+                   t.zero_point.defined() ? t.zero_point.data_ptr<std::int32_t>() : nullptr,
+                   ptr(t.minval), launch.stream()),
+               "observe_step");
+}
+
 }  // namespace
 
 const Backend& cuda_backend() {
   static const Backend backend{&cuda_fake_quantize,  &cuda_quantize,         &cuda_dequantize,
-                               &cuda_mxfp4_quantize, &cuda_mxfp4_dequantize, &cuda_block_minmax};
+                               &cuda_mxfp4_quantize, &cuda_mxfp4_dequantize, &cuda_block_minmax,
+                               &cuda_observe_step};
   return backend;
 }
 

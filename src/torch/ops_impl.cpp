@@ -369,8 +369,20 @@ void cpu_block_minmax(const char*, const Tensor& x_in, const k::BlockwiseView& v
   }
 }
 
+void cpu_observe_step(const char*, const Tensor& mins, const Tensor& maxs,
+                      const k::ObserveStep& step, bool initialized, const Tensor* initialized_flag,
+                      ObserveTensors& t) {
+  if (initialized_flag != nullptr) initialized = *initialized_flag->data_ptr<bool>();
+  const auto ptr = [](const Tensor& v) { return v.defined() ? v.data_ptr<float>() : nullptr; };
+  k::observe_step(step, initialized, ptr(mins), ptr(maxs), sz(t.running_min.numel()),
+                  t.running_min.data_ptr<float>(), t.running_max.data_ptr<float>(), ptr(t.scale),
+                  t.zero_point.defined() ? t.zero_point.data_ptr<int32_t>() : nullptr,
+                  ptr(t.minval));
+}
+
 const Backend kCpuBackend{&cpu_fake_quantize,  &cpu_quantize,         &cpu_dequantize,
-                          &cpu_mxfp4_quantize, &cpu_mxfp4_dequantize, &cpu_block_minmax};
+                          &cpu_mxfp4_quantize, &cpu_mxfp4_dequantize, &cpu_block_minmax,
+                          &cpu_observe_step};
 
 // ---------------------------------------------------------------------- routing
 
@@ -623,53 +635,89 @@ std::tuple<Tensor, Tensor> block_minmax_impl(const Tensor& input, IntArrayRef bl
   return {mins.to(input.scalar_type()), maxs.to(input.scalar_type())};
 }
 
+void observe_step(const char* op, const Tensor& input, IntArrayRef block_size,
+                  const k::ObserveStep& step, bool initialized, const Tensor* initialized_flag,
+                  ObserveTensors& t) {
+  const Backend& be = backend_for(input, op);
+  check_float_dtype(input, "input");
+  const Tensor x = input.contiguous();
+  const k::BlockwiseView v = make_view(x.sizes(), block_size);
+  const int64_t np = v.num_params();
+  const auto check = [&](const Tensor& p, const char* name, at::ScalarType type) {
+    if (!p.defined()) return;
+    check_device(op, p, name, input, "the input");
+    TORCH_CHECK(p.numel() == np && p.scalar_type() == type && p.is_contiguous(), op, ": ", name,
+                " must be a contiguous ", type, " tensor of ", np, " elements (parameter shape ",
+                IntArrayRef(v.param_shape()), "), got ", p.scalar_type(), " ", p.sizes());
+  };
+  check(t.running_min, "running_min", at::kFloat);
+  check(t.running_max, "running_max", at::kFloat);
+  TORCH_CHECK(t.running_min.defined() && t.running_max.defined(), op,
+              ": running_min and running_max are required");
+  if (step.qparams) {
+    const bool is_int = !is_float(step.qparams->dtype);
+    TORCH_CHECK(t.scale.defined() && (!is_int || (t.zero_point.defined() && t.minval.defined())),
+                op, ": choosing qparams needs scale (and zero_point and minval for integers)");
+    check(t.scale, "scale", at::kFloat);
+    check(t.zero_point, "zero_point", at::kInt);
+    check(t.minval, "minval", at::kFloat);
+  }
+  if (initialized_flag != nullptr) {
+    check_device(op, *initialized_flag, "initialized", input, "the input");
+    TORCH_CHECK(initialized_flag->numel() == 1 && initialized_flag->scalar_type() == at::kBool, op,
+                ": initialized must be a bool tensor with one element");
+  }
+  Tensor mins, maxs;
+  if (!(step.range.min && step.range.max) && np > 0) {
+    mins = at::empty({np}, x.options().dtype(at::kFloat));
+    maxs = at::empty({np}, x.options().dtype(at::kFloat));
+    be.block_minmax(op, x, v, mins, maxs);
+  }
+  if (np > 0) be.observe_step(op, mins, maxs, step, initialized, initialized_flag, t);
+}
+
 void observe_impl(const Tensor& input, Tensor& running_min, Tensor& running_max,
                   Tensor& initialized, IntArrayRef block_size, c10::string_view calculator,
                   double averaging_constant, std::optional<double> range_min,
                   std::optional<double> range_max) {
   constexpr const char* op = "coreai_opt::observe_";
-  const Backend& be = backend_for(input, op);
   check_float_dtype(input, "input");
   check_device(op, running_min, "running_min", input, "the input");
   check_device(op, running_max, "running_max", input, "the input");
   check_device(op, initialized, "initialized", input, "the input");
-  const k::RangeCalculator calc = parse_calculator(calculator);
-  k::FloatRange range;
-  if (range_min) range.min = static_cast<float>(*range_min);
-  if (range_max) range.max = static_cast<float>(*range_max);
+  k::ObserveStep step;
+  step.calculator = parse_calculator(calculator);
+  step.averaging_constant = static_cast<float>(averaging_constant);
+  if (range_min) step.range.min = static_cast<float>(*range_min);
+  if (range_max) step.range.max = static_cast<float>(*range_max);
   try {
-    k::validate_float_range(range);
+    k::validate_float_range(step.range);
   } catch (const coreai_opt::Error& e) {
     TORCH_CHECK(false, "coreai_opt: ", e.what());
   }
   TORCH_CHECK(initialized.numel() == 1 && initialized.scalar_type() == at::kBool,
               "coreai_opt: initialized must be a bool tensor with one element");
-  const Tensor x = input.contiguous();
-  const k::BlockwiseView v = make_view(x.sizes(), block_size);
+  TORCH_CHECK(running_min.scalar_type() == running_max.scalar_type() &&
+                  at::isFloatingType(running_min.scalar_type()),
+              "coreai_opt: running_min and running_max must share one float dtype, got ",
+              running_min.scalar_type(), " and ", running_max.scalar_type());
+  const k::BlockwiseView v = make_view(input.sizes(), block_size);
   const int64_t np = v.num_params();
   TORCH_CHECK(running_min.numel() == np && running_max.numel() == np,
               "coreai_opt: running_min / running_max need ", np, " elements (parameter shape ",
               IntArrayRef(v.param_shape()), ")");
-  // The reduction over the input runs on its device; the per-parameter math on the CPU.
-  std::vector<float> mn(sz(np)), mx(sz(np));
-  Tensor amin = at::zeros({np}, at::kFloat), amax = at::zeros({np}, at::kFloat);
-  if (!(range.min && range.max)) {
-    Tensor dmin = at::empty({np}, x.options().dtype(at::kFloat));
-    Tensor dmax = at::empty({np}, x.options().dtype(at::kFloat));
-    be.block_minmax(op, x, v, dmin, dmax);
-    amin = dmin.to(at::kCPU);
-    amax = dmax.to(at::kCPU);
-  }
-  k::observed_range(amin.data_ptr<float>(), amax.data_ptr<float>(), sz(np), range, mn.data(),
-                    mx.data());
-  Tensor rmin = running_min.to(at::kCPU, at::kFloat).contiguous();
-  Tensor rmax = running_max.to(at::kCPU, at::kFloat).contiguous();
-  const bool init = initialized.item<bool>();
-  k::update_running_range(calc, static_cast<float>(averaging_constant),
-                          precision_of(running_min.scalar_type()), init, mn.data(), mx.data(),
-                          sz(np), rmin.data_ptr<float>(), rmax.data_ptr<float>());
-  running_min.copy_(rmin.view(running_min.sizes()));
-  running_max.copy_(rmax.view(running_max.sizes()));
+  // The update runs in the running tensors' dtype, on float32 working copies when they
+  // are of another dtype or layout (device ops: no host round trip either way).
+  step.precision = precision_of(running_min.scalar_type());
+  const auto working = [](const Tensor& r) {
+    return r.scalar_type() == at::kFloat && r.is_contiguous() ? r : r.to(at::kFloat).contiguous();
+  };
+  ObserveTensors t{working(running_min), working(running_max), {}, {}, {}};
+  observe_step(op, input, block_size, step, false, &initialized, t);
+  if (!t.running_min.is_same(running_min))
+    running_min.copy_(t.running_min.view(running_min.sizes()));
+  if (!t.running_max.is_same(running_max))
+    running_max.copy_(t.running_max.view(running_max.sizes()));
   initialized.fill_(true);
 }
 

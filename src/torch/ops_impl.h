@@ -14,6 +14,7 @@
 
 #include "coreai_opt/format/dtype.h"
 #include "coreai_opt/kernels/blockwise.h"
+#include "coreai_opt/kernels/qparams.h"
 
 namespace torch {
 class Library;
@@ -56,8 +57,8 @@ std::tuple<Tensor&, Tensor&> mxfp4_quantize_out_impl(const Tensor& input, int64_
 Tensor mxfp4_dequantize_impl(const Tensor& packed, const Tensor& scales, int64_t block_size,
                              std::optional<at::ScalarType> output_dtype);
 std::tuple<Tensor, Tensor> block_minmax_impl(const Tensor& input, IntArrayRef block_size);
-// observe_ and choose_qparams run their per-parameter math on the CPU for every device
-// (the tensors are parameter-sized); observe_'s reduction over the input is routed.
+// observe_ runs entirely on its tensors' device (observe_step below); choose_qparams runs its
+// per-parameter math on the CPU for every device (a utility op, not an observer's path).
 void observe_impl(const Tensor& input, Tensor& running_min, Tensor& running_max,
                   Tensor& initialized, IntArrayRef block_size, c10::string_view calculator,
                   double averaging_constant, std::optional<double> range_min,
@@ -70,6 +71,24 @@ std::tuple<Tensor, Tensor, Tensor> choose_qparams_impl(const Tensor& min_val, co
 
 /// m.impl of every op above: the one list both the CPU and the CUDA key register.
 void register_kernels(torch::Library& m);
+
+// ------------------------------------------------------------------ observer step
+
+/// The per-parameter tensors of one observer step: float32 (zero_point int32), contiguous,
+/// num_params elements, on the input's device. scale, zero_point and minval are used only
+/// when the step chooses qparams (zero_point and minval only for integer dtypes).
+struct ObserveTensors {
+  Tensor running_min, running_max, scale, zero_point, minval;
+};
+
+/// kernels::ObserveStep on `x`'s device: the per-block reduction of x under `block_size`,
+/// then the step, with no host round trip (CUDA: two launches on the current stream).
+/// Whether the range is initialized comes from `initialized_flag` (a one-element bool
+/// tensor on x's device) when given, else from `initialized`. `op` names the caller in
+/// errors.
+void observe_step(const char* op, const Tensor& x, IntArrayRef block_size,
+                  const kernels::ObserveStep& step, bool initialized,
+                  const Tensor* initialized_flag, ObserveTensors& t);
 
 // ------------------------------------------------------------------------ backends
 
@@ -102,6 +121,11 @@ struct Backend {
   /// Writes every entry of mins / maxs (+inf / -inf for empty blocks).
   void (*block_minmax)(const char* op, const Tensor& x, const kernels::BlockwiseView& v,
                        Tensor& mins, Tensor& maxs);
+  /// kernels::observe_step over the parameters; mins / maxs undefined when the step's
+  /// float_range replaces them. `initialized_flag` as in observe_step above.
+  void (*observe_step)(const char* op, const Tensor& mins, const Tensor& maxs,
+                       const kernels::ObserveStep& step, bool initialized,
+                       const Tensor* initialized_flag, ObserveTensors& t);
 };
 
 /// The CUDA backend (ops_cuda.cpp); defined only in builds with COREAI_OPT_WITH_CUDA.

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
+#include <optional>
+#include <random>
 #include <vector>
 
 #include "coreai_opt/errors.h"
@@ -209,6 +213,103 @@ TEST(QParams, PrecisionRounding) {
       1, &s, nullptr, nullptr);
   EXPECT_EQ(s, round_to_bfloat16(3.0f / 127.5f));
   EXPECT_NE(s, 3.0f / 127.5f);
+}
+
+// The compiler's _Float16 conversion (round to nearest even, overflow to infinity) is an
+// independent oracle for round_to_float16, over a stride through every float bit pattern.
+TEST(QParams, Float16RoundingMatchesTheCompiler) {
+  std::uint64_t checked = 0;
+  for (std::uint64_t b = 0; b <= 0xFFFFFFFFull; b += 509) {
+    const auto bits = static_cast<std::uint32_t>(b);
+    float x;
+    std::memcpy(&x, &bits, 4);
+    const float got = round_to_float16(x);
+    const auto want = static_cast<float>(static_cast<_Float16>(x));
+    if (std::isnan(x)) {
+      ASSERT_TRUE(std::isnan(got)) << std::hex << bits;
+    } else {
+      ASSERT_EQ(std::memcmp(&got, &want, 4), 0)
+          << std::hex << bits << ": " << got << " vs " << want;
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 8000000u);
+}
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
+
+// observe_step is the four steps it names, applied in turn.
+TEST(QParams, ObserveStepIsTheComposition) {
+  std::mt19937 rng(3u);
+  std::uniform_real_distribution<float> u(-30.0f, 30.0f);
+  std::vector<std::optional<QParamsConfig>> configs{std::nullopt};
+  configs.push_back(QParamsConfig{DType::kInt8, S::kAsymmetric, F::kZp, ScaleKind::kFloat, {}});
+  configs.push_back(QParamsConfig{DType::kInt4, S::kSymmetric, F::kMinval, ScaleKind::kFloat, {}});
+  configs.push_back(
+      QParamsConfig{DType::kFloat8E4M3FN, S::kSymmetric, F::kZp, ScaleKind::kFloat, {}});
+  configs.push_back(
+      QParamsConfig{DType::kFloat4E2M1FNx2, S::kSymmetric, F::kZp, ScaleKind::kE8M0, {}});
+  constexpr std::size_t n = 64;
+  for (const auto& qp : configs) {
+    for (auto calc : {RangeCalculator::kStatic, RangeCalculator::kMovingAverage,
+                      RangeCalculator::kGlobalMinMax}) {
+      for (auto prec :
+           {ParamPrecision::kFloat32, ParamPrecision::kBFloat16, ParamPrecision::kFloat16}) {
+        for (int variant = 0; variant < 3; ++variant) {
+          ObserveStep step{calc, 0.125f, FloatRange{}, prec, qp};
+          if (step.qparams) step.qparams->precision = prec;
+          if (variant == 1) step.range.max = 2.3456789f;  // not exact in bf16 / fp16
+          const bool init = variant != 2;
+          std::vector<float> amin(n), amax(n), rmin(n), rmax(n);
+          for (std::size_t i = 0; i < n; ++i) {
+            amin[i] = round_to_precision(u(rng), prec);
+            amax[i] = round_to_precision(u(rng), prec);
+            rmin[i] = round_to_precision(-std::fabs(u(rng)), prec);
+            rmax[i] = round_to_precision(std::fabs(u(rng)), prec);
+          }
+          amin[3] = std::numeric_limits<float>::quiet_NaN();
+          // The steps one by one.
+          std::vector<float> wmin(n), wmax(n), wrmin = rmin, wrmax = rmax;
+          observed_range(amin.data(), amax.data(), n, step.range, wmin.data(), wmax.data());
+          for (std::size_t i = 0; i < n; ++i) {
+            wmin[i] = round_to_precision(wmin[i], prec);
+            wmax[i] = round_to_precision(wmax[i], prec);
+          }
+          update_running_range(calc, 0.125f, prec, init, wmin.data(), wmax.data(), n, wrmin.data(),
+                               wrmax.data());
+          std::vector<float> wscale(n, 0.0f), wminval(n, 0.0f);
+          std::vector<std::int32_t> wzp(n, 0);
+          if (qp) {
+            choose_qparams(*step.qparams, wrmin.data(), wrmax.data(), n, wscale.data(), wzp.data(),
+                           wminval.data());
+          }
+          // The one step.
+          std::vector<float> scale(n, 0.0f), minval(n, 0.0f);
+          std::vector<std::int32_t> zp(n, 0);
+          observe_step(step, init, amin.data(), amax.data(), n, rmin.data(), rmax.data(),
+                       scale.data(), zp.data(), minval.data());
+          for (std::size_t i = 0; i < n; ++i) {
+            ASSERT_TRUE(same_bits(rmin[i], wrmin[i]) && same_bits(rmax[i], wrmax[i]) &&
+                        same_bits(scale[i], wscale[i]) && same_bits(minval[i], wminval[i]) &&
+                        zp[i] == wzp[i])
+                << "element " << i << " variant " << variant;
+          }
+        }
+      }
+    }
+  }
+  // A worked moving-average value: 0.125 * -8 + 0.875 * -1 = -1.875, scale 3 / 127.5.
+  ObserveStep step{RangeCalculator::kMovingAverage, 0.125f, FloatRange{}, ParamPrecision::kFloat32,
+                   QParamsConfig{DType::kInt8, S::kSymmetric, F::kZp, ScaleKind::kFloat, {}}};
+  const float amin = -8.0f, amax = 3.0f;
+  float rmin = -1.0f, rmax = 3.0f, scale = 0.0f, minval = 0.0f;
+  std::int32_t zp = 7;
+  observe_step(step, true, &amin, &amax, 1, &rmin, &rmax, &scale, &zp, &minval);
+  EXPECT_EQ(rmin, -1.875f);
+  EXPECT_EQ(rmax, 3.0f);
+  EXPECT_EQ(scale, 3.0f / 127.5f);
+  EXPECT_EQ(zp, 0);
+  EXPECT_EQ(minval, -3.0f);
 }
 
 }  // namespace

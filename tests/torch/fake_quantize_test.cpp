@@ -139,6 +139,32 @@ TEST(FakeQuantizePoint, Bf16InputsGetBf16Qparams) {
   EXPECT_NE(fq->scale().item<float>(), 3.0f / 127.5f);
 }
 
+// Module::to(dtype) converts every buffer, flags included; the next forward puts the
+// point's tensors back to their own dtypes, and the point goes on as if nothing happened.
+TEST(FakeQuantizePoint, ModelDtypeChangeKeepsTheQparamDtypes) {
+  const QuantizationSpec spec(DType::kInt8, PerTensorGranularity(),
+                              QuantizationScheme::kAsymmetric);
+  auto kept = make_fq(spec, TensorRole::kActivation);
+  auto moved = make_fq(spec, TensorRole::kActivation);
+  const auto x1 = torch::tensor({-1.5f, 0.25f, 3.0f}).to(torch::kBFloat16);
+  const auto x2 = torch::tensor({-4.0f, 1.0f, 2.5f}).to(torch::kBFloat16);
+  kept->forward(x1);
+  moved->forward(x1);
+  moved->to(torch::kBFloat16);
+  ASSERT_EQ(moved->state().scalar_type(), torch::kBFloat16);  // what Module::to did
+  const auto y_kept = kept->forward(x2);
+  const auto y_moved = moved->forward(x2);
+  EXPECT_TRUE(torch::equal(y_kept, y_moved));
+  EXPECT_EQ(moved->state().scalar_type(), torch::kLong);
+  EXPECT_EQ(moved->scale().scalar_type(), torch::kFloat);
+  EXPECT_EQ(moved->zero_point().scalar_type(), torch::kInt);
+  EXPECT_TRUE(torch::equal(kept->scale(), moved->scale()));
+  EXPECT_TRUE(torch::equal(kept->zero_point(), moved->zero_point()));
+  EXPECT_TRUE(moved->observer_enabled() && moved->fake_quant_enabled() && moved->initialized());
+  // 0.99 * -1.5 + 0.01 * -4 = -1.525 in bf16 arithmetic: -1.5234375.
+  EXPECT_EQ(moved->minval().item<float>(), -1.5234375f);
+}
+
 TEST(FakeQuantizePoint, Mxfp4WeightsUsePowerOfTwoScales) {
   auto fq = make_fq(QuantizationSpec(DType::kFloat4E2M1FNx2, PerBlockGranularity(32, 1)),
                     TensorRole::kWeight);

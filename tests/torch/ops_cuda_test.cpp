@@ -4,6 +4,7 @@
 // moved to CUDA, and a TorchScript graph on CUDA inputs. Without a GPU only the
 // registration check runs; every other test skips with a message.
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
@@ -460,6 +461,45 @@ TEST_F(CudaOps, FakeQuantizeModuleMovedToCudaGivesTheCpuResult) {
       ASSERT_TRUE(same_values(fq_cpu->minval(), fq_gpu->minval()));
     }
   }
+}
+
+// Observing on the device never waits for it: with torch's sync debug mode set to error, any
+// host read of device memory (.item(), a copy to the CPU) would throw. The first forward
+// after the move takes the flags back to host memory (one copy); the later ones, observer
+// and fake quant on, run without a synchronisation, and give the CPU result.
+TEST_F(CudaOps, FakeQuantizeObserverNeverSynchronises) {
+  using quantization::FakeQuantize;
+  using quantization::FakeQuantizeConfig;
+  using quantization::QuantizationSpec;
+  using quantization::TensorRole;
+  const QuantizationSpec spec(DType::kInt8, quantization::PerChannelGranularity(0),
+                              QuantizationScheme::kAsymmetric);
+  const FakeQuantizeConfig config = FakeQuantizeConfig::make(spec, TensorRole::kActivation, "t");
+  FakeQuantize fq_cpu(config, "t");
+  FakeQuantize fq_gpu(config, "t");
+  fq_gpu->to(torch::Device(torch::kCUDA));
+  ASSERT_TRUE(fq_gpu->state().is_cuda());
+  const auto x0 = make_input({16, 64}, at::kFloat, 600);
+  fq_cpu->forward(x0);
+  fq_gpu->forward(cuda(x0));
+  ASSERT_TRUE(fq_gpu->state().is_cpu());
+  ASSERT_TRUE(fq_gpu->scale().is_cuda());
+  Tensor last_c, last_g;
+  c10::cuda::warning_state().set_sync_debug_mode(c10::cuda::SyncDebugMode::L_ERROR);
+  try {
+    for (int step = 1; step < 4; ++step) {
+      const auto x = make_input({16, 64}, at::kFloat, 600 + step) * static_cast<float>(step);
+      last_c = fq_cpu->forward(x);
+      last_g = fq_gpu->forward(cuda(x));
+    }
+  } catch (...) {
+    c10::cuda::warning_state().set_sync_debug_mode(c10::cuda::SyncDebugMode::L_DISABLED);
+    throw;
+  }
+  c10::cuda::warning_state().set_sync_debug_mode(c10::cuda::SyncDebugMode::L_DISABLED);
+  ASSERT_TRUE(same_values(last_c, last_g));
+  ASSERT_TRUE(same_values(fq_cpu->scale(), fq_gpu->scale()));
+  ASSERT_TRUE(torch::equal(fq_cpu->zero_point(), fq_gpu->zero_point().cpu()));
 }
 
 // ---------------------------------------------------------------- TorchScript

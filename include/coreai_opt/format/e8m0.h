@@ -13,12 +13,11 @@
 // as in torchao and the MX spec, so the block dequantizes to NaN.
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 
 #include "coreai_opt/format/dtype.h"
+#include "coreai_opt/format/host_device.h"
 
 namespace coreai_opt {
 
@@ -26,9 +25,14 @@ namespace coreai_opt {
 inline constexpr std::uint8_t kE8M0NaN = 0xFF;
 
 /// E8M0 code -> float scale (2^(c-127); code 0 is the float subnormal 2^-127; 0xFF NaN).
-inline float e8m0_to_float(std::uint8_t code) {
-  if (code == kE8M0NaN) return std::numeric_limits<float>::quiet_NaN();
-  return std::ldexp(1.0f, static_cast<int>(code) - 127);
+/// Built from the float's bits, so the CUDA kernels share it.
+COREAI_OPT_HOST_DEVICE inline float e8m0_to_float(std::uint8_t code) {
+  std::uint32_t bits = 0x7FC00000u;   // quiet NaN
+  if (code == 0) bits = 0x00400000u;  // 2^-127, a float subnormal
+  if (code != 0 && code != kE8M0NaN) bits = static_cast<std::uint32_t>(code) << 23;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
 }
 
 /// T of the scale rule: the exponent of the element format's largest power of two
@@ -47,10 +51,10 @@ constexpr int e8m0_element_emax(DType d) {
 }
 
 /// E8M0 code of the scale chosen for a block with absolute maximum `amax` (file comment).
-inline std::uint8_t e8m0_scale_code(float amax, int element_emax) {
-  if (!std::isfinite(amax)) return kE8M0NaN;
+COREAI_OPT_HOST_DEVICE inline std::uint8_t e8m0_scale_code(float amax, int element_emax) {
   std::uint32_t bits = 0;
   std::memcpy(&bits, &amax, sizeof bits);
+  if ((bits & 0x7FFFFFFFu) >= 0x7F800000u) return kE8M0NaN;  // NaN or infinity
   const int e = static_cast<int>((bits >> 23) & 0xFF) - 127;
   int k = e - element_emax;
   k = k < -127 ? -127 : (k > 128 ? 128 : k);
@@ -59,7 +63,7 @@ inline std::uint8_t e8m0_scale_code(float amax, int element_emax) {
 }
 
 /// The float scale of e8m0_scale_code (NaN for a non-finite amax).
-inline float e8m0_scale(float amax, int element_emax) {
+COREAI_OPT_HOST_DEVICE inline float e8m0_scale(float amax, int element_emax) {
   return e8m0_to_float(e8m0_scale_code(amax, element_emax));
 }
 

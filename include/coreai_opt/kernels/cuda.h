@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "coreai_opt/format/dtype.h"
+#include "coreai_opt/kernels/qparams.h"
 
 struct CUstream_st;
 
@@ -188,6 +189,19 @@ CudaError mxfp4_dequantize(ElementType t, const std::uint8_t* packed,
 /// scratch. The result does not depend on the order of the updates.
 CudaError minmax_update(ElementType t, const void* x, const ParamLayout& layout, float* mins,
                         float* maxs, CudaStream stream);
+
+// ------------------------------------------------------------------ observer (qparams.cu)
+
+/// kernels::observe_step on device memory (qparams.h), bit-identical to the host loop: n
+/// parameters, amin / amax the blocks' minima and maxima (either may be null when its
+/// float_range bound is set), running_min / running_max read when initialized and always
+/// written, scale / zero_point / minval written as observe_step writes them. Whether the
+/// range is initialized comes from `initialized_flag`, a device byte (nonzero: yes), when
+/// it is not null, else from `initialized`: either way the host never waits for the device.
+CudaError observe_step(const ObserveStep& step, const std::uint8_t* initialized_flag,
+                       bool initialized, const float* amin, const float* amax, std::int64_t n,
+                       float* running_min, float* running_max, float* scale,
+                       std::int32_t* zero_point, float* minval, CudaStream stream);
 
 }  // namespace cuda
 }  // namespace coreai_opt::kernels

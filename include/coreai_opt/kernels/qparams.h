@@ -87,4 +87,28 @@ void choose_qparams(const QParamsConfig& config, const float* min_val, const flo
                     std::size_t n, float* scale, std::int32_t* zero_point, float* minval,
                     std::uint8_t* scale_code = nullptr);
 
+/// One observer step over n parameters (the parameter shape of a blockwise view): the
+/// observed bounds of each block, rounded to `precision` (the observed tensor's dtype)
+/// like the float_range bounds that replace them; the running-range update of
+/// `calculator`; and, when `qparams` is set, the qparams of the new running range
+/// (choose_qparams). The CUDA kernels run the same step on device memory
+/// (cuda::observe_step).
+struct ObserveStep {
+  RangeCalculator calculator = RangeCalculator::kMovingAverage;
+  float averaging_constant = kDefaultAveragingConstant;
+  FloatRange range;
+  ParamPrecision precision = ParamPrecision::kFloat32;
+  std::optional<QParamsConfig> qparams;  ///< validated (validate_qparams_config)
+};
+
+/// Runs `step` on host arrays: amin / amax are the blocks' minima and maxima (either may
+/// be null when its float_range bound is set); running_min / running_max are read when
+/// `initialized` and always written. With step.qparams, scale is written, and for integer
+/// dtypes zero_point and minval too (fp dtypes leave them untouched; any may be null then).
+/// Equal to observed_range, round_to_precision, update_running_range and choose_qparams
+/// applied in turn.
+void observe_step(const ObserveStep& step, bool initialized, const float* amin, const float* amax,
+                  std::size_t n, float* running_min, float* running_max, float* scale,
+                  std::int32_t* zero_point, float* minval);
+
 }  // namespace coreai_opt::kernels

@@ -63,7 +63,9 @@ class FakeQuantizeSpec : public torch::CustomClassHolder {
 };
 
 /// Bits of the int64 `state` tensor [4]: observer enabled, fake quant enabled,
-/// disabled (permanently: a block size that did not divide), qparams valid.
+/// disabled (permanently: a block size that did not divide), qparams valid. The step
+/// reads them on every call, so it keeps `state` in host memory: a state moved to a
+/// device (Module::to) comes back on the next call, once.
 enum FakeQuantizeStateIndex : std::int64_t {
   kObserverEnabled = 0,
   kFakeQuantEnabled = 1,
@@ -89,12 +91,14 @@ struct FakeQuantizeTensors {
   static FakeQuantizeTensors fresh();
 };
 
-/// The step: if disabled, returns x. If the observer is on, observes x (no
-/// gradient), updates the running range and the qparams; a block size that does
-/// not divide x's shape disables the point with a warning naming `what` and
-/// returns x. If fake quant is on, returns the differentiable fake-quantized x
-/// (straight-through gradient), else x. Fake quant without qparams ever computed
-/// raises InvalidArgumentError.
+/// The step. First puts the tensors where they belong (state on the CPU as int64, the
+/// others on x's device in their own dtypes, whatever Module::to did). If disabled,
+/// returns x. If the observer is on, observes x (no gradient): updates the running range
+/// and the qparams on x's device, never reading device memory from the host; a block
+/// size that does not divide x's shape disables the point with a warning naming `what`
+/// and returns x. If fake quant is on, returns the differentiable fake-quantized x
+/// (straight-through gradient), else x. Fake quant without qparams ever computed raises
+/// InvalidArgumentError.
 at::Tensor fake_quant_forward(const at::Tensor& x, FakeQuantizeTensors& t,
                               const FakeQuantizeConfig& config, const std::string& what = "tensor");
 

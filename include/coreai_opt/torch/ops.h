@@ -96,8 +96,9 @@ std::tuple<at::Tensor, at::Tensor> block_minmax(const at::Tensor& input,
 
 /// One observer step (reference §2.2-2.3): per-block range of `input`, float_range
 /// overrides, then the calculator's update of running_min / running_max (parameter shape,
-/// any float dtype: the update rounds to it). `initialized` is a bool scalar tensor, set
-/// true. All state lives in these tensors, so it can be a module buffer.
+/// any float dtype: the observed bounds and the update round to it). `initialized` is a
+/// bool scalar tensor, read on the device and set true. All state lives in these tensors,
+/// so it can be a module buffer; everything runs on the input's device, with no host read.
 void observe_(const at::Tensor& input, at::Tensor& running_min, at::Tensor& running_max,
               at::Tensor& initialized, at::IntArrayRef block_size,
               kernels::RangeCalculator calculator,
