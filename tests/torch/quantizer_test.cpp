@@ -1,7 +1,8 @@
 // The Quantizer front door, once per model kind from one test body: the same
-// two-layer network as a torch::nn::Module (eager mode, coreai_opt::nn drop-ins)
-// and as a TorchScript module with the same weights (graph mode). Each test
-// runs for both kinds; where the modes differ by design, the test says so.
+// two-layer network as a torch::nn::Module (eager mode, stock torch::nn::Linear
+// layers quantized at the dispatcher) and as a TorchScript module with the same
+// weights (graph mode). Each test runs for both kinds; where the modes differ by
+// design, the test says so.
 #include "coreai_opt/torch/quantizer.h"
 
 #include <gmock/gmock.h>
@@ -24,18 +25,17 @@ namespace front_door_test {
 namespace {
 
 namespace cq = coreai_opt::quantization;
-namespace cnn = coreai_opt::nn;
 using cq::ExecutionMode;
 using cq::Quantizer;
 using cq::QuantizerConfig;
 
 struct TinyImpl : torch::nn::Module {
   TinyImpl() {
-    fc1 = register_module("fc1", cnn::Linear(8, 16));
-    fc2 = register_module("fc2", cnn::Linear(16, 4));
+    fc1 = register_module("fc1", torch::nn::Linear(8, 16));
+    fc2 = register_module("fc2", torch::nn::Linear(16, 4));
   }
   at::Tensor forward(const at::Tensor& x) { return fc2->forward(torch::relu(fc1->forward(x))); }
-  cnn::Linear fc1{nullptr}, fc2{nullptr};
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 };
 TORCH_MODULE(Tiny);
 

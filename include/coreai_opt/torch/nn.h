@@ -1,12 +1,12 @@
 // Eager-mode building blocks for activation quantization of torch::nn::Module
-// models. LibTorch modules have no forward hooks and a non-virtual forward, so
-// the Quantizer (coreai_opt/torch/quantizer.h) cannot intercept the
-// tensors flowing between plain torch::nn modules. These pieces are where it
-// can act:
+// models. The Quantizer (coreai_opt/torch/quantizer.h) reaches the activations of
+// stock torch::nn modules with a weight at the dispatcher; these pieces reach the
+// rest, and make the placement explicit where an application prefers that:
 //   - drop-in modules (coreai_opt::nn::Linear, Conv1d/2d/3d,
 //     ConvTranspose1d/2d/3d, Embedding): the torch::nn module of the same name
 //     and options, whose forward applies the input and output fake-quant
-//     points that Quantizer::prepare attaches;
+//     points that Quantizer::prepare attaches (on any thread, with no
+//     interception);
 //   - QuantStub: an identity module placed at an activation point;
 //   - functional helpers (add, sub, mul, matmul, cat) for ops that are not
 //     modules, named like the reference's eager op names (`block.add`,

@@ -325,5 +325,13 @@ class Quantizer {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Eager mode quantizes the activations of stock torch::nn modules with a weight
+/// (Linear, Conv1d/2d/3d, ConvTranspose1d/2d/3d, Embedding) by intercepting their ops at
+/// the dispatcher, on the threads where that is switched on: the thread that called
+/// prepare() and the threads LibTorch starts from it (intra-op parallelism, autograd).
+/// Another thread that runs a prepared or finalized eager model calls this once before
+/// its first forward; it stays on for that thread (docs/eager_mode.md, "Stock modules").
+void enable_stock_module_quantization_on_this_thread();
+
 }  // namespace quantization
 }  // namespace coreai_opt

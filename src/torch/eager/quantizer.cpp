@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "coreai_opt/detail/regex.h"
@@ -28,6 +29,7 @@
 #include "coreai_opt/torch/nn.h"
 #include "coreai_opt/warnings.h"
 #include "torch/eager/eager_internal.h"
+#include "torch/eager/intercept.h"
 #include "torch/quantizer_backend.h"
 
 namespace coreai_opt {
@@ -41,7 +43,8 @@ using ModulePtr = std::shared_ptr<torch::nn::Module>;
 enum class ModuleKind : std::uint8_t {
   kDropIn,    // coreai_opt::nn::Linear, ...: weights and activations
   kStub,      // coreai_opt::nn::QuantStub
-  kWeighted,  // torch::nn::Linear, Conv*, ConvTranspose*, Embedding: weights only
+  kWeighted,  // torch::nn::Linear, Conv*, ConvTranspose*, Embedding: weights, and
+              // activations at the dispatcher (intercept.h)
   kBuiltin,   // any other torch::nn module: nothing
   kCustom,    // user modules: weights with an axis-free spec
 };
@@ -82,6 +85,8 @@ struct WalkedModule {
   std::string type;
   ModuleKind kind = ModuleKind::kCustom;
   std::string op_base;  // module ops (drop-ins, weighted, pooling)
+  at::Tensor weight;    // kWeighted: the tensor its forward reads (identifies its ops)
+  bool has_bias = false;
 };
 
 struct Walk {
@@ -90,6 +95,33 @@ struct Walk {
   ModelDescription description;
   const WalkedModule& at(const torch::nn::Module* m) const { return modules[index.at(m)]; }
 };
+
+// The weight member a stock module's forward reads (which need not be its registered
+// parameter: weights are tied by assigning the member) and whether it has a bias.
+template <class Impl>
+bool members_of(torch::nn::Module& m, at::Tensor& weight, bool& has_bias) {
+  auto* impl = dynamic_cast<Impl*>(&m);
+  if (impl == nullptr) return false;
+  weight = impl->weight;
+  if constexpr (std::is_same_v<Impl, torch::nn::EmbeddingImpl>) {
+    has_bias = false;
+  } else {
+    has_bias = impl->bias.defined();
+  }
+  return true;
+}
+
+void forward_tensors(torch::nn::Module& m, at::Tensor& weight, bool& has_bias) {
+  using namespace torch::nn;  // NOLINT(google-build-using-namespace)
+  (void)(members_of<LinearImpl>(m, weight, has_bias) ||
+         members_of<Conv1dImpl>(m, weight, has_bias) ||
+         members_of<Conv2dImpl>(m, weight, has_bias) ||
+         members_of<Conv3dImpl>(m, weight, has_bias) ||
+         members_of<ConvTranspose1dImpl>(m, weight, has_bias) ||
+         members_of<ConvTranspose2dImpl>(m, weight, has_bias) ||
+         members_of<ConvTranspose3dImpl>(m, weight, has_bias) ||
+         members_of<EmbeddingImpl>(m, weight, has_bias));
+}
 
 bool is_internal(const torch::nn::Module& m) {
   return dynamic_cast<const FakeQuantizeImpl*>(&m) != nullptr;
@@ -140,6 +172,7 @@ Walk walk_model(const ModulePtr& model) {
     wm.type = type;
     wm.kind = kind;
     wm.op_base = module_op_base(type, nullptr);
+    if (kind == ModuleKind::kWeighted) forward_tensors(*m, wm.weight, wm.has_bias);
     w.index[m.get()] = w.modules.size();
     w.modules.push_back(std::move(wm));
   }
@@ -152,6 +185,8 @@ enum class Target : std::uint8_t {
   kWeight,
   kDropInInput,
   kDropInOutput,
+  kInterceptInput,  // a stock module's activations (intercept.h)
+  kInterceptOutput,
   kStub,
   kFunctionalInput,
   kFunctionalOutput,
@@ -205,15 +240,17 @@ constexpr const char* kBoundaryReason =
     "the boundary of a torch::nn module cannot be intercepted in C++; place a "
     "coreai_opt::nn::QuantStub at the tensor (or use a drop-in module) to quantize it";
 
-std::string skip_reason_plain_op(const WalkedModule& m) {
-  if (m.kind == ModuleKind::kWeighted) {
-    std::string holder = m.type.substr(m.type.rfind('.') + 1);
-    return "the forward of torch::nn::" + holder +
-           " cannot be intercepted in C++; use coreai_opt::nn::" + holder +
-           " (same options) to quantize its activations";
-  }
-  return "the forward of a torch::nn module cannot be intercepted in C++; place a "
-         "coreai_opt::nn::QuantStub at the tensor to quantize it";
+// The op of a stock module without a weight (MaxPool2d, AdaptiveAvgPool2d): nothing
+// identifies its call at the dispatcher.
+constexpr const char* kParameterFreeReason =
+    "a torch::nn module without a weight cannot be told apart at the dispatcher; place a "
+    "coreai_opt::nn::QuantStub at the tensor to quantize it";
+
+detail::InterceptFamily intercept_family(const std::string& op_base) {
+  if (op_base == "linear") return detail::InterceptFamily::kLinear;
+  if (op_base == "embedding") return detail::InterceptFamily::kEmbedding;
+  if (op_base.rfind("conv_transpose", 0) == 0) return detail::InterceptFamily::kConvTranspose;
+  return detail::InterceptFamily::kConv;
 }
 
 void add_skipped(Analysis& a, PointKind kind, const WalkedModule& m, const std::string& tensor,
@@ -376,13 +413,28 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
     a.points.push_back(std::move(pt));
   }
 
-  // ---- activations of drop-ins and stubs; what plain modules cannot do
+  // ---- activations of drop-ins, stock modules with a weight (at the dispatcher) and
+  // stubs; what other plain modules cannot do
+  std::map<std::pair<const c10::TensorImpl*, detail::InterceptFamily>, std::string> claimed;
   for (const auto& m : w.modules) {
     const ModuleResolution& mr = r.module(m.path);
     const ModuleQuantizerConfig& mc = *mr.config;
-    if (m.kind == ModuleKind::kDropIn) {
-      const auto* d = dynamic_cast<const nn::QuantizedModule*>(m.module.get());
+    if (m.kind == ModuleKind::kDropIn || m.kind == ModuleKind::kWeighted) {
+      const bool drop_in = m.kind == ModuleKind::kDropIn;
+      const bool float_input =
+          drop_in ? dynamic_cast<const nn::QuantizedModule*>(m.module.get())->has_float_input()
+                  : m.op_base != "embedding";
       const OpResolution& op = r.op(join(m.path, m.op_base));
+      // Ops are told apart by their weight at the dispatcher: a weight shared by two stock
+      // modules of one op family names neither.
+      std::string shared_with;
+      if (!drop_in && m.weight.defined()) {
+        auto [it, inserted] = claimed.emplace(
+            std::make_pair(static_cast<const c10::TensorImpl*>(m.weight.unsafeGetTensorImpl()),
+                           intercept_family(m.op_base)),
+            m.path);
+        if (!inserted) shared_with = it->second;
+      }
       auto add_io = [&](bool input) {
         const SpecMap& module_map = input ? mc.module_input_spec : mc.module_output_spec;
         const SpecMap& op_map = input ? op.config->op_input_spec : op.config->op_output_spec;
@@ -410,9 +462,25 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
           return;
         }
         pt.what = join(m.path, pt.child_name);
+        if (!drop_in) {
+          pt.target = input ? Target::kInterceptInput : Target::kInterceptOutput;
+          if (!m.weight.defined() || !shared_with.empty()) {
+            const std::string holder = m.type.substr(m.type.rfind('.') + 1);
+            add_skipped(
+                a, pt.plan.kind, m, "0", pt.plan.rule,
+                m.weight.defined()
+                    ? "torch::nn::" + holder + " shares its weight with '" + shared_with +
+                          "': eager mode tells stock modules apart by their weight; use "
+                          "coreai_opt::nn::" +
+                          holder + " for one of them"
+                    : "torch::nn::" + holder +
+                          " has no weight to recognise its ops by; use coreai_opt::nn::" + holder);
+            return;
+          }
+        }
         a.points.push_back(std::move(pt));
       };
-      if (d->has_float_input()) add_io(true);
+      if (float_input) add_io(true);
       add_io(false);
       continue;
     }
@@ -446,8 +514,8 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
       a.points.push_back(std::move(pt));
       continue;
     }
-    // Plain modules: module-level boundary specs and op-level activation specs
-    // of the ops they run cannot be honoured.
+    // Other plain modules: module-level boundary specs and op-level activation specs of
+    // the ops they run cannot be honoured.
     if (mc.has_module_level_specs()) {
       for (const auto& [key, spec] : mc.module_input_spec) {
         if (spec) {
@@ -462,16 +530,15 @@ Analysis analyze(const ModulePtr& model, const QuantizerConfig& config,
         }
       }
     }
-    if (!m.op_base.empty()) {
+    if (!m.op_base.empty()) {  // MaxPool2d, AdaptiveAvgPool2d
       const OpResolution& op = r.op(join(m.path, m.op_base));
-      const bool float_input = m.op_base != "embedding";
       const auto* in = lookup(op.config->op_input_spec, 0);
-      if (float_input && in && *in) {
-        add_skipped(a, PointKind::kOpInput, m, "0", op.provenance(), skip_reason_plain_op(m));
+      if (in && *in) {
+        add_skipped(a, PointKind::kOpInput, m, "0", op.provenance(), kParameterFreeReason);
       }
       const auto* out = lookup(op.config->op_output_spec, 0);
       if (out && *out)
-        add_skipped(a, PointKind::kOpOutput, m, "0", op.provenance(), skip_reason_plain_op(m));
+        add_skipped(a, PointKind::kOpOutput, m, "0", op.provenance(), kParameterFreeReason);
     }
   }
 
@@ -729,6 +796,9 @@ class EagerBackend final : public coreai_opt::detail::QuantizerBackend {
   std::vector<Live> live;
   std::vector<std::shared_ptr<detail::EagerWeight>> weights;
   std::map<const torch::nn::Module*, std::shared_ptr<detail::FunctionalTable>> tables;
+  // Stock modules quantized at the dispatcher, by the weight their forward reads. The
+  // registrations outlive the backend (a finalized model keeps its activation fake-quants).
+  std::vector<std::pair<at::Tensor, std::shared_ptr<detail::InterceptSite>>> intercepts;
 };
 
 std::pair<Model, QuantizationPlan> EagerBackend::prepare(const Example& example) {
@@ -773,6 +843,18 @@ std::pair<Model, QuantizationPlan> EagerBackend::prepare(const Example& example)
     FakeQuantize output{nullptr};
   };
   std::map<const torch::nn::Module*, DropInIO> drop_in_io;
+  std::map<const torch::nn::Module*, std::shared_ptr<detail::InterceptSite>> sites;
+  const auto site_of = [&](const torch::nn::Module* host) {
+    auto& site = sites[host];
+    if (!site) {
+      const WalkedModule& m = a.walk.at(host);
+      site = std::make_shared<detail::InterceptSite>();
+      site->name = m.path;
+      site->family = intercept_family(m.op_base);
+      site->has_bias = m.has_bias;
+    }
+    return site;
+  };
   for (std::size_t i = 0; i < a.points.size(); ++i) {
     Point& p = a.points[i];
     if (!p.plan.spec) continue;
@@ -807,6 +889,12 @@ std::pair<Model, QuantizationPlan> EagerBackend::prepare(const Example& example)
         break;
       case Target::kDropInOutput:
         drop_in_io[p.host].output = fq;
+        break;
+      case Target::kInterceptInput:
+        site_of(p.host)->input = fq;
+        break;
+      case Target::kInterceptOutput:
+        site_of(p.host)->output = fq;
         break;
       case Target::kStub:
         dynamic_cast<nn::QuantStubImpl*>(host)->attach_quantizer(fq);
@@ -851,6 +939,19 @@ std::pair<Model, QuantizationPlan> EagerBackend::prepare(const Example& example)
     detail::install_functional_table(*a.walk.at(m).module, t);
   }
 
+  // Stock modules' activations: their ops are found by their weights at the dispatcher,
+  // on this thread (and the threads LibTorch starts from it) from now on.
+  for (const auto& [host, site] : sites) {
+    const at::Tensor& weight = a.walk.at(host).weight;
+    if (!detail::register_intercept_site(weight, site)) {
+      throw Error("prepare(): the weight of " + site->name +
+                  " is already the weight of a module of another prepared model; quantize a "
+                  "copy of the model whose weights are its own");
+    }
+    s.intercepts.emplace_back(weight, site);
+  }
+  if (!sites.empty()) detail::enable_interception_on_this_thread();
+
   // Observe: weights (refresh) and activations (the example forward).
   for (auto& l : s.live) {
     l.fq->enable_observer(true);
@@ -868,6 +969,19 @@ std::pair<Model, QuantizationPlan> EagerBackend::prepare(const Example& example)
       throw;
     }
     s.model->train(was_training);
+  }
+  std::vector<std::string> unreached;
+  for (const auto& [host, site] : sites) {
+    if (site->calls.load() == 0)
+      unreached.push_back(site->name + " (" + a.walk.at(host).type + ")");
+  }
+  if (!unreached.empty()) {
+    std::string msg =
+        "prepare(): the example forward never reached these modules' ops, so their activation "
+        "fake-quants observed nothing (a module the example does not run, or a LibTorch whose "
+        "modules call other ops than eager mode recognises; docs/eager_mode.md):";
+    for (const auto& u : unreached) msg += "\n  " + u;
+    warn(msg);
   }
 
   // Remove the points a non-dividing block size disabled.
@@ -890,6 +1004,12 @@ std::pair<Model, QuantizationPlan> EagerBackend::prepare(const Example& example)
         break;
       case Target::kDropInOutput:
         dynamic_cast<nn::QuantizedModule*>(host)->detach_output_quantizer();
+        break;
+      case Target::kInterceptInput:
+        sites.at(p.host)->input = nullptr;
+        break;
+      case Target::kInterceptOutput:
+        sites.at(p.host)->output = nullptr;
         break;
       case Target::kStub:
         dynamic_cast<nn::QuantStubImpl*>(host)->attach_quantizer(nullptr);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "coreai_opt/errors.h"
 #include "coreai_opt/torch/inspector.h"
@@ -465,20 +466,163 @@ TEST_F(EagerTest, FunctionalOpsAreNamedPerModuleAndQuantized) {
   EXPECT_NE(error_of([&] { top->forward(x0); }).find("same order"), std::string::npos);
 }
 
-TEST_F(EagerTest, PlainModulesReportWhatTheyCannotQuantize) {
-  Net net;
+// Every stock module type with a weight, and both shapes of Linear's inline code: 3-D
+// input (matmul, then the bias added in place), no bias (matmul alone), 2-D input with a
+// bias (addmm). The same network from drop-ins is the expectation.
+template <class Linear, class Conv2d, class ConvTranspose2d, class Embedding>
+struct ZooImpl : torch::nn::Module {
+  ZooImpl() {
+    emb = register_module("emb", Embedding(torch::nn::EmbeddingOptions(10, 8)));
+    conv = register_module("conv", Conv2d(torch::nn::Conv2dOptions(1, 2, 3).padding(1)));
+    deconv = register_module(
+        "deconv", ConvTranspose2d(torch::nn::ConvTranspose2dOptions(2, 1, 3).padding(1)));
+    fc3d = register_module("fc3d", Linear(torch::nn::LinearOptions(8, 8)));
+    nobias = register_module("nobias", Linear(torch::nn::LinearOptions(8, 4).bias(false)));
+    fc2d = register_module("fc2d", Linear(torch::nn::LinearOptions(4, 3)));
+  }
+  torch::Tensor forward(const torch::Tensor& ids) {
+    auto img = emb(ids).unsqueeze(1);       // [B, 1, T, 8]
+    img = deconv(torch::relu(conv(img)));   // [B, 1, T, 8]
+    auto h = nobias(fc3d(img.squeeze(1)));  // [B, T, 4]
+    return fc2d(h.mean(1));                 // [B, 3]
+  }
+  Linear fc3d{nullptr}, nobias{nullptr}, fc2d{nullptr};
+  Conv2d conv{nullptr};
+  ConvTranspose2d deconv{nullptr};
+  Embedding emb{nullptr};
+};
+using StockZoo =
+    ZooImpl<torch::nn::Linear, torch::nn::Conv2d, torch::nn::ConvTranspose2d, torch::nn::Embedding>;
+using DropInZoo = ZooImpl<cnn::Linear, cnn::Conv2d, cnn::ConvTranspose2d, cnn::Embedding>;
+
+TEST_F(EagerTest, StockModulesAreQuantizedLikeTheirDropIns) {
+  auto stock = std::make_shared<StockZoo>();
+  auto drop = std::make_shared<DropInZoo>();
+  {
+    torch::NoGradGuard g;
+    for (const auto& p : stock->named_parameters())
+      drop->named_parameters()[p.key()].copy_(p.value());
+  }
+  const at::Tensor ids0 = torch::tensor({{1, 3, 5, 7}, {2, 4, 6, 8}}, torch::kLong);
+  const at::Tensor ids1 = torch::tensor({{9, 0, 3, 3}, {1, 1, 2, 5}}, torch::kLong);
   coreai_opt::WarningCollector warnings;
-  Quantizer q(net);  // W8A8: activations of plain Linear layers are unreachable
-  q.prepare([&] { net->forward(torch::randn({2, 8})); });
-  ASSERT_EQ(q.plan().skipped.size(), 6u);
-  EXPECT_EQ(q.plan().skipped[0].module, "enc.0");
-  EXPECT_EQ(q.plan().skipped[0].kind, cq::PointKind::kOpInput);
-  EXPECT_EQ(q.plan().skipped[1].kind, cq::PointKind::kOpOutput);
-  EXPECT_NE(q.plan().skipped[0].reason.find("use coreai_opt::nn::Linear"), std::string::npos);
+  Quantizer qs(stock);  // W8A8
+  Quantizer qd(drop);
+  qs.prepare({ids0});
+  qd.prepare({ids0});
+  EXPECT_TRUE(warnings.messages().empty()) << warnings.messages().front();
+  // The same plan: 6 weights and 11 activations (Embedding has no float input).
+  EXPECT_EQ(qs.plan().to_json(), qd.plan().to_json());
+  EXPECT_EQ(qs.plan().points.size(), 17u);
+  EXPECT_TRUE(qs.plan().skipped.empty());
+  EXPECT_TRUE(has_child(*stock->fc3d, "linear_quantize_input"));
+  EXPECT_TRUE(has_child(*stock->fc3d, "linear_quantize_output_0"));
+  EXPECT_TRUE(has_child(*stock->emb, "embedding_quantize_output_0"));
+  {
+    auto cs = qs.calibration_mode();
+    auto cd = qd.calibration_mode();
+    stock->forward(ids1);
+    drop->forward(ids1);
+  }
+  // Same qparams at every point, same outputs and the same straight-through gradients.
+  const auto ps = qs.fake_quants();
+  const auto pd = qd.fake_quants();
+  ASSERT_EQ(ps.size(), pd.size());
+  for (std::size_t i = 0; i < ps.size(); ++i) {
+    EXPECT_EQ(ps[i].name, pd[i].name);
+    EXPECT_TRUE(torch::equal(ps[i].scale, pd[i].scale)) << ps[i].name;
+  }
+  const at::Tensor ys = stock->forward(ids1);
+  const at::Tensor yd = drop->forward(ids1);
+  EXPECT_TRUE(torch::equal(ys, yd));
+  ys.sum().backward();
+  yd.sum().backward();
+  for (const auto& p : stock->named_parameters()) {
+    const at::Tensor gd = drop->named_parameters()[p.key()].grad();
+    ASSERT_TRUE(p.value().grad().defined() && gd.defined()) << p.key();
+    EXPECT_TRUE(torch::equal(p.value().grad(), gd)) << p.key();
+  }
+  // Quantization is on: the output differs from the float model's.
+  auto fresh = std::make_shared<StockZoo>();
+  {
+    torch::NoGradGuard g;
+    for (const auto& p : stock->named_parameters())
+      fresh->named_parameters()[p.key()].copy_(p.value());
+  }
+  EXPECT_FALSE(torch::equal(fresh->forward(ids1), ys));
+  // The activation point of fc2d quantizes its input as the formula says: its input is
+  // the output of nobias's own output fake-quant, re-quantized with fc2d's scale.
+  const auto& in_fq = child_fq(*stock->fc2d, "linear_quantize_input");
+  EXPECT_TRUE(in_fq.initialized());
+  EXPECT_GT(in_fq.scale().item<float>(), 0.0f);
+}
+
+// A finalized model keeps its stock modules' activation fake-quants after its Quantizer is
+// gone, and another thread runs them once it switches interception on.
+TEST_F(EagerTest, StockModuleActivationsOutliveTheQuantizerAndReachOtherThreads) {
+  auto stock = std::make_shared<StockZoo>();
+  auto drop = std::make_shared<DropInZoo>();
+  {
+    torch::NoGradGuard g;
+    for (const auto& p : stock->named_parameters())
+      drop->named_parameters()[p.key()].copy_(p.value());
+  }
+  const at::Tensor ids = torch::tensor({{1, 3, 5, 7}, {2, 4, 6, 8}}, torch::kLong);
+  {
+    Quantizer qs(stock);
+    Quantizer qd(drop);
+    qs.prepare({ids});
+    qd.prepare({ids});
+    qs.finalize();
+    qd.finalize();
+  }
+  torch::NoGradGuard g;
+  const at::Tensor yd = drop->forward(ids);
+  EXPECT_TRUE(torch::equal(stock->forward(ids), yd));
+  at::Tensor unswitched, switched;
+  std::thread([&] {
+    torch::NoGradGuard g2;
+    unswitched = stock->forward(ids);
+    coreai_opt::quantization::enable_stock_module_quantization_on_this_thread();
+    switched = stock->forward(ids);
+  }).join();
+  EXPECT_TRUE(torch::equal(switched, yd));
+  EXPECT_FALSE(torch::equal(unswitched, yd));  // the documented limit: the switch is per thread
+}
+
+TEST_F(EagerTest, PlainModulesReportWhatTheyCannotQuantize) {
+  // Parameter-free stock modules, and two stock Linear layers sharing one weight.
+  struct TiedImpl : torch::nn::Module {
+    TiedImpl() {
+      a = register_module("a", torch::nn::Linear(4, 4));
+      b = register_module("b", torch::nn::Linear(4, 4));
+      b->weight = a->weight;  // tied: b's forward reads a's weight
+      pool = register_module("pool", torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2)));
+    }
+    torch::Tensor forward(const torch::Tensor& x) {
+      return b(a(pool(x.view({1, 1, 4, 8})).view({2, 4})));
+    }
+    torch::nn::Linear a{nullptr}, b{nullptr};
+    torch::nn::MaxPool2d pool{nullptr};
+  };
+  auto net = std::make_shared<TiedImpl>();
+  coreai_opt::WarningCollector warnings;
+  Quantizer q(net);
+  q.prepare([&] { net->forward(torch::randn({4, 8})); });
+  const auto skipped = q.plan().skipped;
+  ASSERT_EQ(skipped.size(), 4u);  // input and output of b and of pool
+  EXPECT_EQ(skipped[0].module, "b");
+  EXPECT_EQ(skipped[0].reason,
+            "torch::nn::Linear shares its weight with 'a': eager mode tells stock modules apart "
+            "by their weight; use coreai_opt::nn::Linear for one of them");
+  EXPECT_EQ(skipped[3].module, "pool");
+  EXPECT_EQ(skipped[3].kind, cq::PointKind::kOpOutput);
+  EXPECT_EQ(skipped[3].reason,
+            "a torch::nn module without a weight cannot be told apart at the dispatcher; place a "
+            "coreai_opt::nn::QuantStub at the tensor to quantize it");
   ASSERT_FALSE(warnings.messages().empty());
-  EXPECT_NE(warnings.messages().back().find("left 6 requested quantization point(s)"),
+  EXPECT_NE(warnings.messages().back().find("left 4 requested quantization point(s)"),
             std::string::npos);
-  EXPECT_EQ(q.plan().points.size(), 3u);  // the three weights
 }
 
 // ---------------------------------------------------------------- modes
