@@ -495,14 +495,18 @@ using StockZoo =
     ZooImpl<torch::nn::Linear, torch::nn::Conv2d, torch::nn::ConvTranspose2d, torch::nn::Embedding>;
 using DropInZoo = ZooImpl<cnn::Linear, cnn::Conv2d, cnn::ConvTranspose2d, cnn::Embedding>;
 
+// A new Net with the parameters of `from` (same names).
+template <class Net>
+std::shared_ptr<Net> twin_of(torch::nn::Module& from) {
+  auto net = std::make_shared<Net>();
+  torch::NoGradGuard g;
+  for (const auto& p : from.named_parameters()) net->named_parameters()[p.key()].copy_(p.value());
+  return net;
+}
+
 TEST_F(EagerTest, StockModulesAreQuantizedLikeTheirDropIns) {
   auto stock = std::make_shared<StockZoo>();
-  auto drop = std::make_shared<DropInZoo>();
-  {
-    torch::NoGradGuard g;
-    for (const auto& p : stock->named_parameters())
-      drop->named_parameters()[p.key()].copy_(p.value());
-  }
+  auto drop = twin_of<DropInZoo>(*stock);
   const at::Tensor ids0 = torch::tensor({{1, 3, 5, 7}, {2, 4, 6, 8}}, torch::kLong);
   const at::Tensor ids1 = torch::tensor({{9, 0, 3, 3}, {1, 1, 2, 5}}, torch::kLong);
   coreai_opt::WarningCollector warnings;
@@ -543,12 +547,7 @@ TEST_F(EagerTest, StockModulesAreQuantizedLikeTheirDropIns) {
     EXPECT_TRUE(torch::equal(p.value().grad(), gd)) << p.key();
   }
   // Quantization is on: the output differs from the float model's.
-  auto fresh = std::make_shared<StockZoo>();
-  {
-    torch::NoGradGuard g;
-    for (const auto& p : stock->named_parameters())
-      fresh->named_parameters()[p.key()].copy_(p.value());
-  }
+  auto fresh = twin_of<StockZoo>(*stock);
   EXPECT_FALSE(torch::equal(fresh->forward(ids1), ys));
   // The activation point of fc2d quantizes its input as the formula says: its input is
   // the output of nobias's own output fake-quant, re-quantized with fc2d's scale.
@@ -561,12 +560,7 @@ TEST_F(EagerTest, StockModulesAreQuantizedLikeTheirDropIns) {
 // gone, and another thread runs them once it switches interception on.
 TEST_F(EagerTest, StockModuleActivationsOutliveTheQuantizerAndReachOtherThreads) {
   auto stock = std::make_shared<StockZoo>();
-  auto drop = std::make_shared<DropInZoo>();
-  {
-    torch::NoGradGuard g;
-    for (const auto& p : stock->named_parameters())
-      drop->named_parameters()[p.key()].copy_(p.value());
-  }
+  auto drop = twin_of<DropInZoo>(*stock);
   const at::Tensor ids = torch::tensor({{1, 3, 5, 7}, {2, 4, 6, 8}}, torch::kLong);
   {
     Quantizer qs(stock);
