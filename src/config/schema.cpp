@@ -239,8 +239,9 @@ const TypeSchema<Granularity>& granularity_schema() {
            },
            [](const Granularity& g) { return Value::string(std::string(to_string(g.type))); }},
           {"axis",
-           "per_channel: the channel axis (negative counts from the end); per_block with an int "
-           "block_size: 0 or 1. null: the default of the consuming module (weights only).",
+           "per_channel: the channel axis; per_block with an int block_size: the block axis "
+           "(a weight's other dims 0/1, an activation's other dims, become per-channel). Negative "
+           "counts from the end. null: the default of the consuming module (weights only).",
            R"({"type": ["integer", "null"]})",
            [](const Value& v, Granularity& g, const std::string& p, DecodeContext&) {
              g.axis = want_optional_int(v, p);

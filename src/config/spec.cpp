@@ -10,7 +10,7 @@ namespace coreai_opt {
 namespace quantization {
 
 std::vector<std::int64_t> block_size_for(const Granularity& g,
-                                         const std::vector<std::int64_t>& shape) {
+                                         const std::vector<std::int64_t>& shape, TensorRole role) {
   switch (g.type) {
     case GranularityType::kPerTensor:
       return kernels::per_tensor_block_size(shape);
@@ -18,7 +18,7 @@ std::vector<std::int64_t> block_size_for(const Granularity& g,
       return kernels::per_channel_block_size(shape, g.axis);
     case GranularityType::kPerBlock:
       if (g.block_size_is_list) return kernels::per_block_block_size(shape, g.block_size);
-      return kernels::per_block_block_size(shape, g.block_size.at(0), g.axis);
+      return kernels::per_block_block_size(shape, g.block_size.at(0), g.axis, role);
   }
   return kernels::per_tensor_block_size(shape);
 }
@@ -83,11 +83,7 @@ void validate_granularity(const Granularity& g, const std::string& path) {
     if (g.block_size[0] <= 0) {
       throw ConfigError(bs_path, "block_size must be > 0, got " + std::to_string(g.block_size[0]));
     }
-    if (g.axis && *g.axis != 0 && *g.axis != 1) {
-      throw ConfigError(axis_path, "per_block axis must be 0, 1 or null, got " +
-                                       std::to_string(*g.axis));
-    }
-    return;
+    return;  // any axis (reference 0.3.0); its range is checked against the tensor
   }
   if (g.axis) {
     throw ConfigError(axis_path, "axis must be null when block_size is a list, got " +

@@ -18,6 +18,17 @@ void check_divides(std::int64_t size, std::int64_t axis, std::int64_t block) {
   }
 }
 
+// axis in [-rank, rank) as an index (reference text for anything else).
+std::size_t normalized_axis(const std::vector<std::int64_t>& shape, std::int64_t axis) {
+  const std::int64_t r = rank_of(shape);
+  if (axis < -r || axis >= r) {
+    throw InvalidArgumentError(fmt::format(
+        "axis {} is out of bounds for tensor of rank {}. Allowed axis range is [{}, {})", axis, r,
+        -r, r));
+  }
+  return static_cast<std::size_t>(axis < 0 ? axis + r : axis);
+}
+
 }  // namespace
 
 std::vector<std::int64_t> per_tensor_block_size(const std::vector<std::int64_t>& shape) {
@@ -31,47 +42,34 @@ std::vector<std::int64_t> per_channel_block_size(const std::vector<std::int64_t>
         "PerChannelGranularity axis is None and was not resolved to a default. Please specify "
         "axis explicitly.");
   }
-  const std::int64_t r = rank_of(shape);
-  if (*axis < -r || *axis >= r) {
-    throw InvalidArgumentError(fmt::format(
-        "axis {} is out of bounds for tensor of rank {}. Allowed axis range is [{}, {})", *axis, r,
-        -r, r));
-  }
   std::vector<std::int64_t> block = shape;
-  block[static_cast<std::size_t>(*axis < 0 ? *axis + r : *axis)] = 1;
+  block[normalized_axis(shape, *axis)] = 1;
   return block;
 }
 
 std::vector<std::int64_t> per_block_block_size(const std::vector<std::int64_t>& shape,
                                                std::int64_t block_size,
-                                               std::optional<std::int64_t> axis) {
+                                               std::optional<std::int64_t> axis, TensorRole role) {
   if (!axis) throw InvalidArgumentError("axis must be specified when block_size is an int");
-  if (*axis != 0 && *axis != 1) {
-    throw InvalidArgumentError(fmt::format("per_block axis must be 0 or 1, got {}", *axis));
-  }
   if (block_size <= 0) {
     throw InvalidArgumentError(fmt::format("block_size must be > 0, got {}", block_size));
   }
-  const std::int64_t r = rank_of(shape);
-  if (*axis >= r) {
-    throw InvalidArgumentError(
-        fmt::format("axis {} is out of bounds for tensor of rank {}", *axis, r));
+  const std::size_t a = normalized_axis(shape, *axis);
+  check_divides(shape[a], static_cast<std::int64_t>(a), block_size);
+  std::vector<std::int64_t> block = shape;
+  for (std::size_t i = 0; i < block.size(); ++i) {
+    // Weights: only the other of dims 0 / 1 is per channel; activations: every other dim.
+    if (i != a && (role == TensorRole::kActivation || i < 2)) block[i] = 1;
   }
-  const auto a = static_cast<std::size_t>(*axis);
-  check_divides(shape[a], *axis, block_size);
-  std::vector<std::int64_t> block = shape;  // dims >= 2 are reduced entirely
   block[a] = block_size;
-  const std::size_t other = 1 - a;
-  if (other < shape.size()) block[other] = 1;
   return block;
 }
 
 std::vector<std::int64_t> per_block_block_size(const std::vector<std::int64_t>& shape,
                                                const std::vector<std::int64_t>& block_size) {
   if (block_size.size() != shape.size()) {
-    throw InvalidArgumentError(
-        fmt::format("Rank of block_size ({}) must match rank of weight tensor ({})",
-                    block_size.size(), shape.size()));
+    throw InvalidArgumentError(fmt::format("Rank of block_size ({}) must match rank of tensor ({})",
+                                           block_size.size(), shape.size()));
   }
   std::vector<std::int64_t> block(shape.size());
   for (std::size_t i = 0; i < shape.size(); ++i) {
@@ -81,7 +79,15 @@ std::vector<std::int64_t> per_block_block_size(const std::vector<std::int64_t>& 
       throw InvalidArgumentError(fmt::format("block_size entries must be > 0 or -1, got {} in [{}]",
                                              block_size[i], fmt::join(block_size, ", ")));
     } else {
-      check_divides(shape[i], static_cast<std::int64_t>(i), block_size[i]);
+      try {
+        check_divides(shape[i], static_cast<std::int64_t>(i), block_size[i]);
+      } catch (const BlockSizeMismatchError& e) {
+        // The reference names the whole shape and the tuple (Python's spelling of both).
+        throw BlockSizeMismatchError(
+            fmt::format("{}. Full tensor size: [{}], block_size tuple: ({}{})", e.what(),
+                        fmt::join(shape, ", "), fmt::join(block_size, ", "),
+                        block_size.size() == 1 ? "," : ""));
+      }
       block[i] = block_size[i];
     }
   }

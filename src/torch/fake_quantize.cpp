@@ -210,7 +210,7 @@ at::Tensor fake_quant_forward(const at::Tensor& x, FakeQuantizeTensors& t,
   if (flag(t.state, kDisabled) != 0) return x;
   std::vector<std::int64_t> block;
   try {
-    block = block_size_for(config.spec.granularity, x.sizes().vec());
+    block = block_size_for(config.spec.granularity, x.sizes().vec(), config.role);
   } catch (const BlockSizeMismatchError& e) {
     warn("Tensor (target: " + what + ") incompatible with block size configuration (" +
          granularity_summary(config.spec.granularity) + "): " + e.what() +

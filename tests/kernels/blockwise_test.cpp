@@ -38,6 +38,26 @@ TEST(Blockwise, ReferenceExamples) {
   EXPECT_EQ(param_shape({16, 64}, per_block_block_size({16, 64}, 32, 1)), (V{16, 2}));
 }
 
+// 0.3.0: any axis, negative included; the other dims follow the tensor's role.
+TEST(Blockwise, SingleAxisBlocksByRole) {
+  const auto W = TensorRole::kWeight;
+  const auto A = TensorRole::kActivation;
+  // The reference's examples: [B, S, D] and [B, C, H, W] activations, an [E, O, I] weight.
+  EXPECT_EQ(per_block_block_size({2, 8, 32}, 16, -1, A), (V{1, 1, 16}));
+  EXPECT_EQ(per_block_block_size({2, 32, 5, 5}, 16, 1, A), (V{1, 16, 1, 1}));
+  EXPECT_EQ(per_block_block_size({4, 64, 128}, 32, -1, W), (V{1, 1, 32}));
+  EXPECT_EQ(per_block_block_size({4, 8, 3, 32}, 16, -1, W), (V{1, 1, 3, 16}));
+  EXPECT_EQ(per_block_block_size({4, 8, 3, 32}, 16, -1, A), (V{1, 1, 1, 16}));
+  // On [2, 8, 32] with block 4 along axis 1 (the parity table's example).
+  EXPECT_EQ(per_block_block_size({2, 8, 32}, 4, 1, W), (V{1, 4, 32}));
+  EXPECT_EQ(per_block_block_size({2, 8, 32}, 4, 1, A), (V{1, 4, 1}));
+  // Axis 0 and a negative alias of it.
+  EXPECT_EQ(per_block_block_size({8, 16, 3}, 4, -3, W), (V{4, 1, 3}));
+  EXPECT_EQ(per_block_block_size({8, 16, 3}, 4, 0, A), (V{4, 1, 1}));
+  // Two dimensions: both roles agree.
+  EXPECT_EQ(per_block_block_size({10, 20}, 4, -1, A), per_block_block_size({10, 20}, 4, 1, W));
+}
+
 TEST(Blockwise, ReferenceErrors) {
   EXPECT_EQ(error_of([] {
               per_channel_block_size({2, 3}, std::nullopt);
@@ -51,7 +71,11 @@ TEST(Blockwise, ReferenceErrors) {
   EXPECT_EQ(error_of([] { per_block_block_size({8}, 4, std::nullopt); }),
             "axis must be specified when block_size is an int");
   EXPECT_EQ(error_of([] { per_block_block_size({8}, 4, 1); }),
-            "axis 1 is out of bounds for tensor of rank 1");
+            "axis 1 is out of bounds for tensor of rank 1. Allowed axis range is [-1, 1)");
+  EXPECT_EQ(error_of([] {
+              per_block_block_size({8, 16, 4}, 4, -4);
+            }),
+            "axis -4 is out of bounds for tensor of rank 3. Allowed axis range is [-3, 3)");
   EXPECT_EQ(error_of([] {
               per_block_block_size({10, 20}, 3, 1);
             }),
@@ -59,7 +83,15 @@ TEST(Blockwise, ReferenceErrors) {
   EXPECT_EQ(error_of([] {
               per_block_block_size({8, 16}, V{4});
             }),
-            "Rank of block_size (1) must match rank of weight tensor (2)");
+            "Rank of block_size (1) must match rank of tensor (2)");
+  EXPECT_EQ(error_of([] {
+              per_block_block_size({8, 16}, V{3, -1});
+            }),
+            "Tensor size 8 along axis 0 is not divisible by block size 3. Full tensor size: [8, "
+            "16], block_size tuple: (3, -1)");
+  EXPECT_EQ(error_of([] { per_block_block_size({9}, V{2}); }),
+            "Tensor size 9 along axis 0 is not divisible by block size 2. Full tensor size: [9], "
+            "block_size tuple: (2,)");
   EXPECT_THROW(per_block_block_size({10, 20}, 3, 1), BlockSizeMismatchError);
   EXPECT_THROW(per_block_block_size({8, 16}, V{3, -1}), BlockSizeMismatchError);
   EXPECT_THROW(per_block_block_size({8, 16}, V{0, -1}), InvalidArgumentError);

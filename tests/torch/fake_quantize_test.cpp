@@ -39,6 +39,37 @@ TEST(FakeQuantizePoint, Int8SymmetricPerTensorMatchesFormula) {
   EXPECT_EQ(y[2].item<float>(), 127.0f * s);
 }
 
+// 0.3.0 per_block on the last axis: an activation [B, S, D] gets one scale per token and
+// block (per-token), a weight of the same shape blocks along the last axis with its dim 0
+// per-channel and dim 1 per-channel too (dims 0 and 1 are the "other" dims of axis 2).
+TEST(FakeQuantizePoint, PerBlockLastAxisIsPerTokenForActivations) {
+  const QuantizationSpec spec(DType::kInt8, PerBlockGranularity(4, -1));
+  auto act = make_fq(spec, TensorRole::kActivation);
+  auto wgt = make_fq(spec, TensorRole::kWeight);
+  const auto x = torch::arange(48, torch::kFloat).reshape({2, 3, 8}) - 20.0f;
+  const auto ya = act->forward(x);
+  wgt->forward(x);
+  EXPECT_EQ(act->scale().sizes(), (std::vector<int64_t>{2, 3, 2}));
+  EXPECT_EQ(wgt->scale().sizes(), (std::vector<int64_t>{2, 3, 2}));
+  // Each block of 4 consecutive values has its own scale: amax / 127.5.
+  const auto blocks = x.reshape({2, 3, 2, 4});
+  const auto want = blocks.abs().amax(-1) / 127.5f;
+  EXPECT_TRUE(torch::equal(act->scale(), want));
+  for (int64_t i = 0; i < 48; ++i) {
+    const float s = want.flatten()[i / 4].item<float>();
+    EXPECT_EQ(ya.flatten()[i].item<float>(), int_fq(x.flatten()[i].item<float>(), s, 0, -128, 127))
+        << i;
+  }
+  // On a 4-D tensor the roles differ: the weight keeps dim 2 inside its blocks.
+  auto act4 = make_fq(spec, TensorRole::kActivation);
+  auto wgt4 = make_fq(spec, TensorRole::kWeight);
+  const auto x4 = torch::randn({2, 3, 5, 8});
+  act4->forward(x4);
+  wgt4->forward(x4);
+  EXPECT_EQ(act4->scale().sizes(), (std::vector<int64_t>{2, 3, 5, 2}));
+  EXPECT_EQ(wgt4->scale().sizes(), (std::vector<int64_t>{2, 3, 1, 2}));
+}
+
 TEST(FakeQuantizePoint, WorkedNumbersUint8Asymmetric) {
   QuantizationSpec spec(DType::kUInt8, PerTensorGranularity(), QuantizationScheme::kAsymmetric);
   auto fq = make_fq(spec, TensorRole::kWeight);

@@ -37,12 +37,21 @@ std::vector<std::int64_t> per_tensor_block_size(const std::vector<std::int64_t>&
 std::vector<std::int64_t> per_channel_block_size(const std::vector<std::int64_t>& shape,
                                                  std::optional<std::int64_t> axis);
 
-/// Block sizes of single-axis per-block granularity: block[axis] = block_size, the other
-/// of dims 0/1 gets 1, dims >= 2 keep their full size. axis must be 0 or 1 and < rank.
-/// Throws BlockSizeMismatchError when block_size does not divide shape[axis].
+/// What a quantized tensor is to its op. Single-axis per-block blocks depend on it
+/// (reference 0.3.0), and weights get the static calculator for qparam_calculator_cls
+/// "default", activations the moving average.
+enum class TensorRole : std::uint8_t { kWeight, kActivation };
+
+/// Block sizes of single-axis per-block granularity (reference 0.3.0): block[axis] =
+/// block_size with axis in [-rank, rank) (negative counts from the end). A weight's other
+/// dims among 0 and 1 get 1 (per channel) and dims >= 2 keep their full size (a conv kernel
+/// lies inside every block); an activation's other dims all get 1 (one scale per block and
+/// per position, e.g. per token). Throws InvalidArgumentError for an unset or out-of-range
+/// axis, BlockSizeMismatchError when block_size does not divide shape[axis].
 std::vector<std::int64_t> per_block_block_size(const std::vector<std::int64_t>& shape,
                                                std::int64_t block_size,
-                                               std::optional<std::int64_t> axis);
+                                               std::optional<std::int64_t> axis,
+                                               TensorRole role = TensorRole::kWeight);
 
 /// Block sizes of multi-axis per-block granularity: one entry per dimension, each > 0
 /// (must divide the dimension) or -1 (the whole dimension).

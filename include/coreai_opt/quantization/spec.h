@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "coreai_opt/format/dtype.h"
+#include "coreai_opt/kernels/blockwise.h"
 
 namespace coreai_opt {
 namespace quantization {
@@ -23,8 +24,9 @@ enum class GranularityType : std::uint8_t { kPerTensor, kPerChannel, kPerBlock }
 
 /// Granularity of scales and zero points: per tensor, per channel along `axis`, or
 /// per block. A per-block granularity has either one `block_size` along `axis`
-/// (0 or 1; the other of dims 0/1 is then per-channel) or one block extent per
-/// dimension (`block_sizes`, -1 = the whole dimension; `axis` must be unset).
+/// (any dimension, negative counting from the end; the other dims follow the
+/// tensor's role, see block_size_for) or one block extent per dimension
+/// (`block_sizes`, -1 = the whole dimension; `axis` must be unset).
 /// An unset axis on per-channel / single-axis per-block is resolved from the
 /// consuming module type at prepare time (weights only).
 struct Granularity {
@@ -42,12 +44,17 @@ struct Granularity {
   bool operator!=(const Granularity& o) const { return !(*this == o); }
 };
 
+/// The role of a quantized tensor (weight or activation); see kernels/blockwise.h.
+using kernels::TensorRole;
+
 /// The block extent per dimension of a tensor of `shape` under `g` (reference
 /// get_block_size): the one translation from a granularity to the kernels'
-/// block list. BlockSizeMismatchError when a block does not divide its
-/// dimension; InvalidArgumentError for an axis out of range or unresolved.
+/// block list. Single-axis per-block blocks depend on `role` (reference 0.3.0:
+/// on [4, 8, 3, 32] with axis -1 and block 16, a weight gets (1, 1, 3, 16) and an
+/// activation (1, 1, 1, 16)). BlockSizeMismatchError when a block does not
+/// divide its dimension; InvalidArgumentError for an axis out of range or unresolved.
 std::vector<std::int64_t> block_size_for(const Granularity& g,
-                                         const std::vector<std::int64_t>& shape);
+                                         const std::vector<std::int64_t>& shape, TensorRole role);
 
 /// `PerTensorGranularity()`: one scale for the whole tensor.
 inline Granularity PerTensorGranularity() { return Granularity{}; }
@@ -56,7 +63,7 @@ inline Granularity PerTensorGranularity() { return Granularity{}; }
 inline Granularity PerChannelGranularity(std::optional<std::int64_t> axis = std::nullopt) {
   return Granularity{GranularityType::kPerChannel, axis, {}, false};
 }
-/// `PerBlockGranularity(block_size, axis)`: blocks of `block_size` along `axis` (0 or 1).
+/// `PerBlockGranularity(block_size, axis)`: blocks of `block_size` along `axis`.
 inline Granularity PerBlockGranularity(std::int64_t block_size,
                                        std::optional<std::int64_t> axis = std::nullopt) {
   return Granularity{GranularityType::kPerBlock, axis, {block_size}, false};

@@ -26,10 +26,6 @@
 namespace coreai_opt {
 namespace quantization {
 
-/// Weights get the static calculator for qparam_calculator_cls "default",
-/// activations the moving average.
-enum class TensorRole : std::uint8_t { kWeight, kActivation };
-
 /// The static part of a fake-quant point: its spec (validated; a per-channel /
 /// single-axis per-block axis must be resolved) and the tensor role.
 struct FakeQuantizeConfig {

@@ -854,7 +854,8 @@ class Annotator {
       }
       for (const auto& shape : shapes) {
         try {
-          (void)block_size_for(f.spec.granularity, shape);
+          (void)block_size_for(f.spec.granularity, shape,
+                               f.weight ? TensorRole::kWeight : TensorRole::kActivation);
         } catch (const BlockSizeMismatchError& e) {
           warn("Tensor (target: " + f.what + ") incompatible with block size configuration: " +
                e.what() + ". Skipping quantization.");

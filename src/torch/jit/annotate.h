@@ -82,6 +82,7 @@ Annotation annotate(const torch::jit::Module& root, const AnalyzedGraph& a,
                     const std::unordered_map<const Value*, at::Tensor>& probe);
 
 using quantization::block_size_for;
+using quantization::TensorRole;
 
 /// Inserts a coreai_opt::fake_quant_forward call on `x` at the current insert
 /// point, reading the state buffers of `fq` from the graph's `self` and its spec

@@ -147,7 +147,7 @@ void finalize_module(torch::jit::Module& m, const std::vector<FqDef>& fqs) {
       w = w * k.reshape(shape);
     }
     const quantization::QuantizationSpec& spec = f.spec;
-    const auto block = block_size_for(spec.granularity, w.sizes().vec());
+    const auto block = block_size_for(spec.granularity, w.sizes().vec(), TensorRole::kWeight);
     const bool four_bit = quantization::QuantizationSpec(spec).n_bits() == 4;
     const bool packed = four_bit && w.dim() >= 1 && w.size(-1) % 2 == 0;
     if (spec.dtype == DType::kFloat4E2M1FNx2 && !packed) {
