@@ -329,7 +329,9 @@ const TypeSchema<QuantizationSpec>& spec_schema() {
            "Quantized dtype: int8, int4, int2, uint8, uint4, uint2, float8_e4m3fn (alias "
            "float8_e4m3), float8_e5m2, float4_e2m1fn_x2 (alias float4_e2m1fn). Default int8.",
            R"({"enum": ["int8", "int4", "int2", "uint8", "uint4", "uint2", "float8_e4m3fn", "float8_e4m3", "float8_e5m2", "float4_e2m1fn_x2", "float4_e2m1fn"]})",
-           [](const Value& v, S& s, const std::string& p, DecodeContext&) { s.dtype = want_dtype(v, p); },
+           [](const Value& v, S& s, const std::string& p, DecodeContext&) {
+             s.dtype = want_dtype(v, p);
+           },
            [](const S& s) { return Value::string(std::string(dtype_name(s.dtype))); }},
           {"qscheme", "symmetric (default), asymmetric or symmetric_with_clipping.",
            R"({"enum": ["symmetric", "asymmetric", "symmetric_with_clipping"]})",
@@ -354,7 +356,8 @@ const TypeSchema<QuantizationSpec>& spec_schema() {
              s.granularity = decode_granularity(v, p, ctx);
            },
            [](const S& s) { return encode_fields(granularity_schema(), s.granularity); }},
-          {"fake_quantize_cls", "Fake-quantize implementation: default.", R"({"enum": ["default"]})",
+          {"fake_quantize_cls", "Fake-quantize implementation: default.",
+           R"({"enum": ["default"]})",
            [](const Value& v, S& s, const std::string& p, DecodeContext&) {
              s.fake_quantize_cls =
                  want_choice(v, p, "fake_quantize_cls", choices_of({FakeQuantizeClass::kDefault}));
@@ -362,21 +365,27 @@ const TypeSchema<QuantizationSpec>& spec_schema() {
            [](const S& s) { return Value::string(std::string(to_string(s.fake_quantize_cls))); }},
           {"qparam_calculator_cls",
            "default (static for weights, moving_average for activations), static, "
-           "moving_average or global_minmax.",
-           R"({"enum": ["default", "static", "moving_average", "global_minmax"]})",
+           "moving_average, global_minmax, or dynamic (activations only: qparams from each "
+           "forward's tensor, nothing stored).",
+           R"({"enum": ["default", "static", "moving_average", "global_minmax", "dynamic"]})",
            [](const Value& v, S& s, const std::string& p, DecodeContext&) {
              s.qparam_calculator_cls = want_choice(
                  v, p, "qparam_calculator_cls",
                  choices_of({QParamCalculator::kDefault, QParamCalculator::kStatic,
-                             QParamCalculator::kMovingAverage, QParamCalculator::kGlobalMinMax}));
+                             QParamCalculator::kMovingAverage, QParamCalculator::kGlobalMinMax,
+                             QParamCalculator::kDynamic}));
            },
-           [](const S& s) { return Value::string(std::string(to_string(s.qparam_calculator_cls))); }},
+           [](const S& s) {
+             return Value::string(std::string(to_string(s.qparam_calculator_cls)));
+           }},
           {"range_calculator_cls", "Range observer: minmax.", R"({"enum": ["minmax"]})",
            [](const Value& v, S& s, const std::string& p, DecodeContext&) {
              s.range_calculator_cls =
                  want_choice(v, p, "range_calculator_cls", choices_of({RangeCalculator::kMinMax}));
            },
-           [](const S& s) { return Value::string(std::string(to_string(s.range_calculator_cls))); }},
+           [](const S& s) {
+             return Value::string(std::string(to_string(s.range_calculator_cls)));
+           }},
           {"float_range",
            "[min, max]; a number replaces the observed bound, null keeps it. min <= 0 <= max, "
            "min < max. Default [null, null].",

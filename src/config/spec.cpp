@@ -32,6 +32,8 @@ std::string_view to_string(QParamCalculator v) {
     case QParamCalculator::kStatic: return "static";
     case QParamCalculator::kMovingAverage: return "moving_average";
     case QParamCalculator::kGlobalMinMax: return "global_minmax";
+    case QParamCalculator::kDynamic:
+      return "dynamic";
   }
   return "?";
 }
@@ -123,6 +125,12 @@ QuantizationSpec QuantizationSpec::validated(const std::string& path) const {
                           std::string(to_string(*scale_dtype)) + " with dtype=" + dtype_name_str);
   }
   out.scale_dtype = effective_scale_dtype();
+  if (qparam_calculator_cls == QParamCalculator::kDynamic &&
+      qscheme == QuantizationScheme::kSymmetricWithClipping) {
+    throw ConfigError(path_field(path, "qscheme"),
+                      "SYMMETRIC_WITH_CLIPPING is not supported with a dynamic "
+                      "qparam_calculator_cls. Use qscheme=SYMMETRIC or ASYMMETRIC.");
+  }
 
   const auto& lo = float_range[0];
   const auto& hi = float_range[1];

@@ -7,6 +7,7 @@
 
 #include <tuple>
 
+#include "config/path.h"
 #include "coreai_opt/errors.h"
 #include "coreai_opt/kernels/blockwise.h"
 #include "coreai_opt/kernels/qparams.h"
@@ -26,7 +27,9 @@ const char* role_name(TensorRole r) { return r == TensorRole::kWeight ? "weight"
 
 kernels::RangeCalculator calculator_for(const FakeQuantizeConfig& c) {
   switch (c.spec.qparam_calculator_cls) {
-    case QParamCalculator::kStatic: return kernels::RangeCalculator::kStatic;
+    case QParamCalculator::kStatic:
+    case QParamCalculator::kDynamic:  // the static formulas, on every forward
+      return kernels::RangeCalculator::kStatic;
     case QParamCalculator::kMovingAverage: return kernels::RangeCalculator::kMovingAverage;
     case QParamCalculator::kGlobalMinMax: return kernels::RangeCalculator::kGlobalMinMax;
     case QParamCalculator::kDefault: break;
@@ -111,6 +114,19 @@ void observe(const at::Tensor& x, FakeQuantizeTensors& t, const FakeQuantizeConf
   set_flag(t.state, kInitialized, 1);
 }
 
+// The differentiable quantize-dequantize of x with the qparams in t.
+at::Tensor fake_quantize_with(const at::Tensor& x, const FakeQuantizeTensors& t,
+                              const FakeQuantizeConfig& c, const std::vector<std::int64_t>& block) {
+  const bool is_int = !is_float(c.spec.dtype);
+  const bool minval_form = is_int && c.spec.qformulation == QuantizationFormulation::kMinval;
+  std::optional<at::Tensor> zp, mv;
+  if (is_int && !minval_form) zp = t.zero_point;
+  if (minval_form) mv = t.minval;
+  return ops::fake_quantize(x, t.scale, zp, mv, block, c.spec.dtype,
+                            static_cast<std::int64_t>(c.spec.quant_min()),
+                            static_cast<std::int64_t>(c.spec.quant_max()));
+}
+
 at::Tensor fake_quant_forward_op(const at::Tensor& x, at::Tensor& running_min,
                                  at::Tensor& running_max, at::Tensor& scale, at::Tensor& zero_point,
                                  at::Tensor& minval, at::Tensor& state,
@@ -166,6 +182,23 @@ FakeQuantizeConfig FakeQuantizeConfig::make(const QuantizationSpec& spec, Tensor
     throw InvalidArgumentError(what + ": invalid quantization spec: " + e.what());
   }
   c.role = role;
+  if (c.spec.qparam_calculator_cls == QParamCalculator::kDynamic) {
+    // The reference's factory rules, checked when the point is built (prepare).
+    if (role == TensorRole::kWeight) {
+      throw InvalidArgumentError(what +
+                                 ": DynamicQParamsCalculator is only supported for activation "
+                                 "quantization, got quantization_target=weight.");
+    }
+    if (c.spec.float_range[0] || c.spec.float_range[1]) {
+      const auto bound = [](const std::optional<double>& b) {
+        return b ? coreai_opt::detail::format_number(*b) : std::string("None");
+      };
+      throw InvalidArgumentError(
+          what + ": StatelessQParamsCalculatorBase requires float_range=[None, None]; got [" +
+          bound(c.spec.float_range[0]) + ", " + bound(c.spec.float_range[1]) +
+          "]. Bounded ranges contradict the per-forward recompute contract.");
+    }
+  }
   if (needs_default_axis(c.spec.granularity)) {
     throw InvalidArgumentError(what + ": " + std::string(to_string(c.spec.granularity.type)) +
                                " granularity has no axis; resolve the default axis of the "
@@ -220,6 +253,16 @@ at::Tensor fake_quant_forward(const at::Tensor& x, FakeQuantizeTensors& t,
   } catch (const InvalidArgumentError& e) {
     throw InvalidArgumentError("fake quantization of " + what + ": " + e.what());
   }
+  if (config.spec.qparam_calculator_cls == QParamCalculator::kDynamic) {
+    // Stateless: qparams of this tensor only, in temporaries; the point's tensors stay
+    // empty, so the parameter shape may change from call to call (per-token scales of a
+    // variable sequence length). The observer is always on.
+    if (flag(t.state, kFakeQuantEnabled) == 0) return x;
+    FakeQuantizeTensors now = FakeQuantizeTensors::fresh();
+    place(now, x.device());
+    observe(x, now, config, block);
+    return fake_quantize_with(x, now, config, block);
+  }
   if (flag(t.state, kObserverEnabled) != 0) observe(x, t, config, block);
   if (flag(t.state, kFakeQuantEnabled) == 0) return x;
   if (flag(t.state, kInitialized) == 0) {
@@ -227,14 +270,7 @@ at::Tensor fake_quant_forward(const at::Tensor& x, FakeQuantizeTensors& t,
                                " has no qparams yet: run a forward pass with its observer "
                                "enabled (calibration) before enabling fake quantization");
   }
-  const bool is_int = !is_float(config.spec.dtype);
-  const bool minval_form = is_int && config.spec.qformulation == QuantizationFormulation::kMinval;
-  std::optional<at::Tensor> zp, mv;
-  if (is_int && !minval_form) zp = t.zero_point;
-  if (minval_form) mv = t.minval;
-  return ops::fake_quantize(x, t.scale, zp, mv, block, config.spec.dtype,
-                            static_cast<std::int64_t>(config.spec.quant_min()),
-                            static_cast<std::int64_t>(config.spec.quant_max()));
+  return fake_quantize_with(x, t, config, block);
 }
 
 // ------------------------------------------------------------ FakeQuantizeImpl

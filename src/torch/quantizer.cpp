@@ -114,7 +114,12 @@ struct Quantizer::Impl {
     if (!prepared) throw Error("Model must be prepared before " + what + ". Call prepare() first.");
     if (finalized) throw Error("Model was finalized in place; " + what + " is no longer possible.");
   }
+  // A dynamic point's observer cannot be switched off (reference 0.3.0): modes, schedules
+  // and disable_observer() leave it on.
   static void set(const coreai_opt::detail::LivePoint& p, FakeQuantizeStateIndex i, bool on) {
+    if (i == kObserverEnabled && p.spec.qparam_calculator_cls == QParamCalculator::kDynamic) {
+      on = true;
+    }
     set_fake_quant_flag(p.state, i, on);
   }
   bool any_schedule() const {

@@ -88,6 +88,36 @@ TEST(QuantizationSpec, Fp4GetsE8M0ScaleAutomatically) {
   EXPECT_FALSE(QuantizationSpec(DType::kFloat8E4M3FN).effective_scale_dtype().has_value());
 }
 
+// 0.3.0's stateless calculator: loads from YAML, prints back, refuses clipping at config
+// time (the role and float_range rules come when a point is built, at prepare).
+TEST(QuantizationSpec, DynamicCalculator) {
+  const QuantizerConfig c = QuantizerConfig::from_yaml_string(
+      "quantization_config:\n"
+      "  global_config:\n"
+      "    op_input_spec: {\"*\": {dtype: int8, qparam_calculator_cls: dynamic,\n"
+      "                    granularity: {type: per_block, block_size: 32, axis: -1}}}\n",
+      "dyn.yaml");
+  const auto& in = c.global_config->op_input_spec.begin()->second;
+  ASSERT_TRUE(in.has_value());
+  EXPECT_EQ(in->qparam_calculator_cls, QParamCalculator::kDynamic);
+  EXPECT_EQ(in->granularity, PerBlockGranularity(32, -1));
+  EXPECT_NE(c.to_yaml().find("qparam_calculator_cls: dynamic"), std::string::npos);
+  EXPECT_EQ(QuantizerConfig::from_yaml_string(c.to_yaml()), c);
+
+  QuantizationSpec s(DType::kInt8);
+  s.qparam_calculator_cls = QParamCalculator::kDynamic;
+  s.qscheme = QuantizationScheme::kAsymmetric;
+  EXPECT_NO_THROW((void)s.validated("a"));
+  s.qscheme = QuantizationScheme::kSymmetricWithClipping;
+  const auto e = config_error([&] { (void)s.validated("a"); });
+  EXPECT_EQ(e.path(), "a.qscheme");
+  EXPECT_EQ(e.message(),
+            "SYMMETRIC_WITH_CLIPPING is not supported with a dynamic qparam_calculator_cls. Use "
+            "qscheme=SYMMETRIC or ASYMMETRIC.");
+  s.qparam_calculator_cls = QParamCalculator::kDefault;  // clipping with "default" stays valid
+  EXPECT_NO_THROW((void)s.validated("a"));
+}
+
 TEST(QuantizationSpec, ValidationMessages) {
   QuantizationSpec s(DType::kFloat8E5M2);
   s.qscheme = QuantizationScheme::kAsymmetric;

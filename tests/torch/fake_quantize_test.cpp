@@ -21,6 +21,16 @@ float int_fq(float x, float s, int zp, int qmin, int qmax) {
   return (c - static_cast<float>(zp)) * s;
 }
 
+template <class F>
+std::string error_text(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 FakeQuantize make_fq(const QuantizationSpec& spec, TensorRole role, const std::string& what = "t") {
   return FakeQuantize(FakeQuantizeConfig::make(spec, role, what), what);
 }
@@ -68,6 +78,34 @@ TEST(FakeQuantizePoint, PerBlockLastAxisIsPerTokenForActivations) {
   wgt4->forward(x4);
   EXPECT_EQ(act4->scale().sizes(), (std::vector<int64_t>{2, 3, 5, 2}));
   EXPECT_EQ(wgt4->scale().sizes(), (std::vector<int64_t>{2, 3, 1, 2}));
+}
+
+// The dynamic calculator: each call's qparams come from that call's tensor and are not
+// stored; the observer flag does not matter; weights and bounded ranges are refused when
+// the point is built, with the reference's texts.
+TEST(FakeQuantizePoint, DynamicIsStatelessAndActivationOnly) {
+  QuantizationSpec spec(DType::kInt8);
+  spec.qparam_calculator_cls = QParamCalculator::kDynamic;
+  auto fq = make_fq(spec, TensorRole::kActivation);
+  fq->enable_observer(false);
+  const auto a = torch::tensor({-1.0f, 0.5f, 3.0f});
+  const auto b = torch::tensor({-10.0f, 4.0f, 7.0f, 1.0f});  // another shape too
+  const auto ya = fq->forward(a);
+  const auto yb = fq->forward(b);
+  EXPECT_EQ(ya[2].item<float>(), int_fq(3.0f, 3.0f / 127.5f, 0, -128, 127));
+  EXPECT_EQ(yb[1].item<float>(), int_fq(4.0f, 10.0f / 127.5f, 0, -128, 127));
+  EXPECT_EQ(fq->scale().numel(), 0);
+  EXPECT_FALSE(fq->initialized());
+  fq->enable_fake_quant(false);
+  EXPECT_TRUE(torch::equal(fq->forward(a), a));
+
+  EXPECT_EQ(error_text([&] { make_fq(spec, TensorRole::kWeight, "fc.weight"); }),
+            "fc.weight: DynamicQParamsCalculator is only supported for activation quantization, "
+            "got quantization_target=weight.");
+  spec.float_range = {0.0, std::nullopt};
+  EXPECT_EQ(error_text([&] { make_fq(spec, TensorRole::kActivation, "relu_output"); }),
+            "relu_output: StatelessQParamsCalculatorBase requires float_range=[None, None]; got "
+            "[0.0, None]. Bounded ranges contradict the per-forward recompute contract.");
 }
 
 TEST(FakeQuantizePoint, WorkedNumbersUint8Asymmetric) {

@@ -259,6 +259,55 @@ TEST_P(FrontDoor, CalibrationModeSwitchesObserversAndActivationFakeQuant) {
   }
 }
 
+// 0.3.0 dynamic activations: per-token (per_block along the last axis) qparams from every
+// forward's own tensor, nothing stored, any batch size, the observer never off.
+TEST_P(FrontDoor, DynamicActivationsArePerTokenAndStateless) {
+  Quantizer q(model(),
+              yaml(std::string(kWeightOnly) +
+                   "  module_name_configs:\n"
+                   "    fc1:\n"
+                   "      op_input_spec: {0: {dtype: int8, qparam_calculator_cls: dynamic,\n"
+                   "                          granularity: {type: per_block, block_size: 4,"
+                   " axis: -1}}}\n"
+                   "      op_output_spec: null\n"
+                   "      op_state_spec: {weight: {dtype: int8, granularity: {type: "
+                   "per_channel}}}\n"));
+  cq::Model m = q.prepare({x});
+  {
+    auto calib = q.calibration_mode();
+    run(m, 3 * x);
+  }
+  const cq::FakeQuantState* dyn = nullptr;
+  const auto points = q.fake_quants();
+  for (const auto& f : points)
+    if (!f.weight) dyn = &f;
+  ASSERT_NE(dyn, nullptr);
+  EXPECT_EQ(dyn->spec.qparam_calculator_cls, cq::QParamCalculator::kDynamic);
+  EXPECT_TRUE(dyn->observer_enabled);  // calibration exit left it on
+  EXPECT_EQ(dyn->scale.numel(), 0);    // nothing stored
+  q.disable_observer();
+  for (const auto& f : q.fake_quants()) EXPECT_EQ(f.observer_enabled, !f.weight) << f.name;
+
+  const auto eps = 1.1920928955078125e-07;
+  const auto wq = [&](const at::Tensor& w) {
+    const auto sc = (w.abs().amax(1, true) / 127.5).clamp_min(eps);
+    return (w / sc).round().clamp(-128, 127) * sc;
+  };
+  const auto per_token = [&](const at::Tensor& a) {
+    const auto b = a.reshape({a.size(0), -1, 4});
+    const auto sc = (b.abs().amax(-1, true) / 127.5).clamp_min(eps);
+    return ((b / sc).round().clamp(-128, 127) * sc).reshape(a.sizes());
+  };
+  for (const int64_t rows : {5, 2, 7}) {  // any batch: the scales follow the tensor
+    const at::Tensor in = torch::randn({rows, 8}) * static_cast<double>(rows);
+    (void)run(m, 100 * in);  // a stateful observer would remember this range
+    torch::NoGradGuard g;
+    const at::Tensor want = torch::linear(
+        torch::relu(torch::linear(per_token(in), wq(w1), net->fc1->bias)), wq(w2), net->fc2->bias);
+    EXPECT_TRUE(torch::equal(run(m, in), want)) << rows << " rows";
+  }
+}
+
 TEST_P(FrontDoor, QatStepsFollowTheSchedule) {
   Quantizer q(model(), yaml(std::string(kWeightOnly) +
                             "    qat_schedule: {enable_observer: 0, enable_fake_quant: 2, "

@@ -75,7 +75,15 @@ inline Granularity PerBlockGranularity(std::vector<std::int64_t> block_sizes) {
 
 /// Algorithm computing scales from observed ranges. `kDefault` resolves by tensor
 /// role: static for weights, moving average for activations.
-enum class QParamCalculator : std::uint8_t { kDefault, kStatic, kMovingAverage, kGlobalMinMax };
+/// kDynamic (0.3.0, activations only) is stateless: qparams from the current tensor on
+/// every forward, nothing stored, the observer always on.
+enum class QParamCalculator : std::uint8_t {
+  kDefault,
+  kStatic,
+  kMovingAverage,
+  kGlobalMinMax,
+  kDynamic
+};
 /// How the range of a block is observed (only min/max exists).
 enum class RangeCalculator : std::uint8_t { kMinMax };
 /// The fake-quantize implementation (only the default exists).
