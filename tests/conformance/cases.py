@@ -58,6 +58,11 @@ CASES = {
                              "3.8: module-level null removes op-level quantization"),
     "module_output_null_into_concat": ("convnet", PRECEDENCE + "module_output_null_into_concat.yaml",
                                        "3.8: module-level null on an edge into concat"),
+    # --- 0.3.0 --------------------------------------------------------------------
+    "dynamic_per_token": ("transformer", PRECEDENCE + "dynamic_per_token.yaml",
+                          "dynamic calculator, per-token activations (per_block axis -1)"),
+    "per_block_axes": ("convnet", PRECEDENCE + "per_block_axes.yaml",
+                       "per_block weight axis -1 on a conv kernel, activation axis 1"),
 }
 
 MODEL_NAMES = sorted({m for m, _, _ in CASES.values()})

@@ -61,7 +61,8 @@ def calculator_name(calc):
     name = type(calc).__name__
     return {"StaticQParamsCalculator": "static",
             "MovingAverageQParamsCalculator": "moving_average",
-            "GlobalMinMaxQParamsCalculator": "global_minmax"}.get(name, name)
+            "GlobalMinMaxQParamsCalculator": "global_minmax",
+            "DynamicQParamsCalculator": "dynamic"}.get(name, name)
 
 
 def granularity_dict(g):
@@ -89,9 +90,13 @@ def fake_quant_record(fq):
                             if calc.scale_dtype is not None else None),
         },
         "disabled": bool(fq._disabled),
-        "scale": floats(calc.scale),
-        "scale_shape": list(calc.scale.shape),
     }
+    if rec["spec"]["qparam_calculator"] == "dynamic":
+        # Stateless: the qparams belong to each forward and nothing is stored.
+        rec["scale"], rec["scale_shape"] = [], []
+        return rec
+    rec["scale"] = floats(calc.scale)
+    rec["scale_shape"] = list(calc.scale.shape)
     if getattr(calc, "zero_point", None) is not None and calc.zero_point.numel():
         rec["zero_point"] = [int(v) for v in calc.zero_point.reshape(-1).tolist()]
     if getattr(calc, "minval", None) is not None and calc.minval.numel():
