@@ -5,6 +5,7 @@
 #include "config/path.h"
 #include "coreai_opt/errors.h"
 #include "coreai_opt/kernels/blockwise.h"
+#include "coreai_opt/kernels/qparams.h"
 
 namespace coreai_opt {
 namespace quantization {
@@ -21,6 +22,17 @@ std::vector<std::int64_t> block_size_for(const Granularity& g,
       return kernels::per_block_block_size(shape, g.block_size.at(0), g.axis, role);
   }
   return kernels::per_tensor_block_size(shape);
+}
+
+std::string block_mismatch_warning(const std::string& what, TensorRole role,
+                                   const std::vector<std::int64_t>& shape,
+                                   const std::string& error) {
+  std::string dims;  // Python's tuple: (4, 48), (7,), ()
+  for (std::size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]);
+  if (shape.size() == 1) dims += ",";
+  return "Tensor '" + what + "' (target: CompressionTargetTensor." +
+         (role == TensorRole::kWeight ? "WEIGHT" : "ACTIVATION") + ", shape: (" + dims +
+         ")) incompatible with block size configuration: " + error + ". Skipping quantization.";
 }
 
 using detail::format_number;
@@ -120,9 +132,7 @@ QuantizationSpec QuantizationSpec::validated(const std::string& path) const {
                             std::string(to_string(qformulation)) + ". Valid option: 'zp'");
     }
   } else if (scale_dtype) {
-    throw ConfigError(path_field(path, "scale_dtype"),
-                      "scale_dtype must be null for integer dtypes, got scale_dtype=" +
-                          std::string(to_string(*scale_dtype)) + " with dtype=" + dtype_name_str);
+    throw ConfigError(path_field(path, "scale_dtype"), kernels::e8m0_scale_error(dtype));
   }
   out.scale_dtype = effective_scale_dtype();
   if (qparam_calculator_cls == QParamCalculator::kDynamic &&

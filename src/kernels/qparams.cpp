@@ -57,11 +57,16 @@ void validate_qparams_config(const QParamsConfig& c) {
           "scale is not supported");
     }
   } else if (c.scale_kind == ScaleKind::kE8M0) {
-    throw InvalidArgumentError(fmt::format(
-        "scale_dtype must be None for integer dtypes, got scale_dtype=float8_e8m0fnu with "
-        "dtype={}",
-        dtype));
+    throw InvalidArgumentError(e8m0_scale_error(c.dtype));
   }
+}
+
+std::string e8m0_scale_error(DType dtype) {
+  return fmt::format(
+      "scale_dtype must be None for dtype={}, got scale_dtype=float8_e8m0fnu. No e8m0 target "
+      "exponent is defined for it; supported dtypes are [float4_e2m1fn_x2, float8_e4m3fn, "
+      "float8_e5m2].",
+      dtype_name(dtype));
 }
 
 void observed_range(const float* amin, const float* amax, std::size_t n, const FloatRange& range,

@@ -99,8 +99,10 @@ void observe(const at::Tensor& x, FakeQuantizeTensors& t, const FakeQuantizeConf
   if (c.spec.float_range[0]) step.range.min = static_cast<float>(*c.spec.float_range[0]);
   if (c.spec.float_range[1]) step.range.max = static_cast<float>(*c.spec.float_range[1]);
   // The observed bounds, the running range and the qparams in x's dtype, as the reference
-  // computes them.
-  step.precision = precision_of(x.scalar_type());
+  // computes them when at least one bound comes from the data; with both bounds fixed by
+  // float_range they stay float32 (reference 0.3.0).
+  step.precision = step.range.min && step.range.max ? kernels::ParamPrecision::kFloat32
+                                                    : precision_of(x.scalar_type());
   kernels::QParamsConfig qc;
   qc.dtype = c.spec.dtype;
   qc.scheme = c.spec.qscheme;
@@ -187,7 +189,8 @@ FakeQuantizeConfig FakeQuantizeConfig::make(const QuantizationSpec& spec, Tensor
     if (role == TensorRole::kWeight) {
       throw InvalidArgumentError(what +
                                  ": DynamicQParamsCalculator is only supported for activation "
-                                 "quantization, got quantization_target=weight.");
+                                 "quantization, got "
+                                 "quantization_target=CompressionTargetTensor.WEIGHT.");
     }
     if (c.spec.float_range[0] || c.spec.float_range[1]) {
       const auto bound = [](const std::optional<double>& b) {
@@ -245,9 +248,7 @@ at::Tensor fake_quant_forward(const at::Tensor& x, FakeQuantizeTensors& t,
   try {
     block = block_size_for(config.spec.granularity, x.sizes().vec(), config.role);
   } catch (const BlockSizeMismatchError& e) {
-    warn("Tensor (target: " + what + ") incompatible with block size configuration (" +
-         granularity_summary(config.spec.granularity) + "): " + e.what() +
-         ". Skipping quantization.");
+    warn(block_mismatch_warning(what, config.role, x.sizes().vec(), e.what()));
     set_flag(t.state, kDisabled, 1);
     return x;
   } catch (const InvalidArgumentError& e) {

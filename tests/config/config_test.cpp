@@ -137,8 +137,9 @@ TEST(QuantizationSpec, ValidationMessages) {
   e = config_error([&] { (void)s.validated(""); });
   EXPECT_EQ(e.path(), "scale_dtype");
   EXPECT_EQ(e.message(),
-            "scale_dtype must be null for integer dtypes, got scale_dtype=float8_e8m0fnu with "
-            "dtype=int4");
+            "scale_dtype must be None for dtype=int4, got scale_dtype=float8_e8m0fnu. No e8m0 "
+            "target exponent is defined for it; supported dtypes are [float4_e2m1fn_x2, "
+            "float8_e4m3fn, float8_e5m2].");
 }
 
 TEST(QuantizationSpec, FloatRangeRules) {

@@ -154,8 +154,9 @@ TEST(QParams, ConfigValidationMessages) {
             "FP quantization (dtype=float8_e5m2) requires zero-point quantization formulation, "
             "got qformulation=minval. Valid option: 'zp'");
   EXPECT_EQ(message({DType::kInt8, S::kSymmetric, F::kZp, ScaleKind::kE8M0}),
-            "scale_dtype must be None for integer dtypes, got scale_dtype=float8_e8m0fnu with "
-            "dtype=int8");
+            "scale_dtype must be None for dtype=int8, got scale_dtype=float8_e8m0fnu. No e8m0 "
+            "target exponent is defined for it; supported dtypes are [float4_e2m1fn_x2, "
+            "float8_e4m3fn, float8_e5m2].");
   EXPECT_NE(message({DType::kFloat4E2M1FNx2, S::kSymmetric, F::kZp, ScaleKind::kFloat}),
             "no error");
   EXPECT_EQ(message({DType::kFloat8E4M3FN, S::kSymmetric, F::kZp, ScaleKind::kE8M0}), "no error");

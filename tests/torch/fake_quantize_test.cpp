@@ -101,7 +101,7 @@ TEST(FakeQuantizePoint, DynamicIsStatelessAndActivationOnly) {
 
   EXPECT_EQ(error_text([&] { make_fq(spec, TensorRole::kWeight, "fc.weight"); }),
             "fc.weight: DynamicQParamsCalculator is only supported for activation quantization, "
-            "got quantization_target=weight.");
+            "got quantization_target=CompressionTargetTensor.WEIGHT.");
   spec.float_range = {0.0, std::nullopt};
   EXPECT_EQ(error_text([&] { make_fq(spec, TensorRole::kActivation, "relu_output"); }),
             "relu_output: StatelessQParamsCalculatorBase requires float_range=[None, None]; got "
@@ -193,11 +193,10 @@ TEST(FakeQuantizePoint, NonDividingBlockDisablesWithWarning) {
   EXPECT_TRUE(torch::equal(y, w));
   EXPECT_TRUE(fq->disabled());
   ASSERT_EQ(warnings.messages().size(), 1u);
-  EXPECT_EQ(warnings.messages()[0].rfind("Tensor (target: fc.weight) incompatible with block size "
-                                         "configuration (per_block(32, axis=1)): ",
-                                         0),
-            0u)
-      << warnings.messages()[0];
+  EXPECT_EQ(warnings.messages()[0],
+            "Tensor 'fc.weight' (target: CompressionTargetTensor.WEIGHT, shape: (4, 48)) "
+            "incompatible with block size configuration: Tensor size 48 along axis 1 is not "
+            "divisible by block size 32. Skipping quantization.");
 }
 
 TEST(FakeQuantizePoint, Bf16InputsGetBf16Qparams) {
@@ -232,6 +231,23 @@ TEST(FakeQuantizePoint, ModelDtypeChangeKeepsTheQparamDtypes) {
   EXPECT_TRUE(moved->observer_enabled() && moved->fake_quant_enabled() && moved->initialized());
   // 0.99 * -1.5 + 0.01 * -4 = -1.525 in bf16 arithmetic: -1.5234375.
   EXPECT_EQ(moved->minval().item<float>(), -1.5234375f);
+}
+
+// 0.3.0 float_range precision: one bound from the data, and the qparams follow the
+// input's dtype; both bounds fixed, and they stay float32.
+TEST(FakeQuantizePoint, FixedFloatRangeKeepsFloat32Qparams) {
+  const auto x = torch::tensor({-0.5f, 0.25f, 2.0f}).to(torch::kBFloat16);
+  QuantizationSpec both(DType::kInt8);
+  both.float_range = {-1.0, 3.0};
+  auto fq_both = make_fq(both, TensorRole::kActivation);
+  fq_both->forward(x);
+  EXPECT_EQ(fq_both->scale().item<float>(), 3.0f / 127.5f);  // not rounded to bf16
+  QuantizationSpec one(DType::kInt8);
+  one.float_range = {std::nullopt, 3.0};
+  auto fq_one = make_fq(one, TensorRole::kActivation);
+  fq_one->forward(x);
+  EXPECT_EQ(fq_one->scale().item<float>(), kernels::round_to_bfloat16(3.0f / 127.5f));
+  EXPECT_NE(3.0f / 127.5f, kernels::round_to_bfloat16(3.0f / 127.5f));
 }
 
 TEST(FakeQuantizePoint, Mxfp4WeightsUsePowerOfTwoScales) {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "coreai_opt/format/dtype.h"
 
@@ -53,6 +54,10 @@ struct FloatRange {
 /// Checks a FloatRange against the reference's rules (min <= 0 <= max, min < max when both
 /// are set). Throws InvalidArgumentError with the offending values.
 void validate_float_range(const FloatRange& range);
+
+/// The reference 0.3.0's refusal of E8M0 scales for `dtype`, a dtype without an E8M0
+/// target exponent (every integer dtype).
+std::string e8m0_scale_error(DType dtype);
 
 /// Checks a config (fp dtypes: symmetric + zp; fp4: E8M0; ints: float scale). Throws
 /// InvalidArgumentError / UnsupportedError with the reference's wording.

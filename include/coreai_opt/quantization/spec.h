@@ -56,6 +56,13 @@ using kernels::TensorRole;
 std::vector<std::int64_t> block_size_for(const Granularity& g,
                                          const std::vector<std::int64_t>& shape, TensorRole role);
 
+/// The warning of a point whose blocks do not divide its tensor (reference 0.3.0's
+/// text): "Tensor '<what>' (target: CompressionTargetTensor.WEIGHT, shape: (4, 48))
+/// incompatible with block size configuration: <error>. Skipping quantization."
+std::string block_mismatch_warning(const std::string& what, TensorRole role,
+                                   const std::vector<std::int64_t>& shape,
+                                   const std::string& error);
+
 /// `PerTensorGranularity()`: one scale for the whole tensor.
 inline Granularity PerTensorGranularity() { return Granularity{}; }
 /// `PerChannelGranularity(axis)`: one scale per index along `axis` (negative

@@ -852,13 +852,12 @@ class Annotator {
           if (fq == k && probe_.count(ann_.use_value[use]))
             shapes.push_back(probe_.at(ann_.use_value[use]).sizes().vec());
       }
+      const TensorRole role = f.weight ? TensorRole::kWeight : TensorRole::kActivation;
       for (const auto& shape : shapes) {
         try {
-          (void)block_size_for(f.spec.granularity, shape,
-                               f.weight ? TensorRole::kWeight : TensorRole::kActivation);
+          (void)block_size_for(f.spec.granularity, shape, role);
         } catch (const BlockSizeMismatchError& e) {
-          warn("Tensor (target: " + f.what + ") incompatible with block size configuration: " +
-               e.what() + ". Skipping quantization.");
+          warn(block_mismatch_warning(f.what, role, shape, e.what()));
           f.skipped = true;
           f.fold.reset();
           break;

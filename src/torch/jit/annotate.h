@@ -81,6 +81,7 @@ Annotation annotate(const torch::jit::Module& root, const AnalyzedGraph& a,
                     const quantization::QuantizerConfig& config,
                     const std::unordered_map<const Value*, at::Tensor>& probe);
 
+using quantization::block_mismatch_warning;
 using quantization::block_size_for;
 using quantization::TensorRole;
 

@@ -292,8 +292,9 @@ quantization_config:
   EXPECT_TRUE(has("global_config > op_type_config[\"aten.linear.default\"] matches nothing"));
   // odd has 6 input features: a block of 16 along axis 1 does not divide them.
   EXPECT_TRUE(
-      has("Tensor (target: weight of odd (linear_11)) incompatible with block size "
-          "configuration"));
+      has("Tensor 'weight of odd (linear_11)' (target: CompressionTargetTensor.WEIGHT, shape: "
+          "(16, 6)) incompatible with block size configuration: Tensor size 6 along axis 1 is not "
+          "divisible by block size 16. Skipping quantization."));
   EXPECT_TRUE(find_point(p, PointKind::kOpState, "linear_11", "weight")->fake_quant.empty());
   EXPECT_FALSE(find_point(p, PointKind::kOpState, "linear_10", "weight")->fake_quant.empty());
 }
