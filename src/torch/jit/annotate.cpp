@@ -161,14 +161,16 @@ class Annotator {
   }
 
   // nullopt: unknown (no example inputs).
-  std::optional<bool> is_float(const Value* v) const {
+  // A float tensor of more than one element (reference nightly: tensors of at most one
+  // element are never quantized, as in eager mode); unknown without an example value.
+  std::optional<bool> quantizable_value(const Value* v) const {
     auto it = probe_.find(v);
-    if (it != probe_.end()) return at::isFloatingType(it->second.scalar_type());
-    return std::nullopt;
+    if (it == probe_.end()) return std::nullopt;
+    return at::isFloatingType(it->second.scalar_type()) && it->second.numel() > 1;
   }
   bool quantizable(const GraphOp& op, std::size_t i) const {
     const TensorInput& in = op.inputs[i];
-    if (auto f = is_float(in.value)) return *f;
+    if (auto f = quantizable_value(in.value)) return *f;
     // Without example values: embedding indices are the one integer input we know.
     return !(op.type == "embedding" && in.input_index == 1);
   }
@@ -375,7 +377,7 @@ class Annotator {
     // Output of the last op of the pattern.
     const GraphOp& last = *p.ops.back();
     const Value* out = last.node->output(0);
-    if (is_float(out).value_or(true)) {
+    if (quantizable_value(out).value_or(true)) {
       std::optional<std::size_t> consumer_fq;
       for (const auto& [use, fq] : ann_.input_fq) {
         if (ann_.use_value[use] == out) {
@@ -528,7 +530,7 @@ class Annotator {
     p.tensor = std::to_string(idx);
     p.rule = rule + (input ? " > module_input_spec" : " > module_output_spec");
     ModuleRequest r;
-    if (found.has_value() && is_float(value).value_or(true)) r.spec = *found;
+    if (found.has_value() && quantizable_value(value).value_or(true)) r.spec = *found;
     r.point = add_point(p, std::nullopt);
     r.base = m.name + (input ? "_module_input_" : "_module_output_") + std::to_string(idx);
     r.what = (input ? "input " : "output ") + std::to_string(idx) + " of module " + m.name;

@@ -76,25 +76,33 @@ bool is_inplace_name(const std::string& s) {
   return s.size() > 1 && s.back() == '_' && s[s.size() - 2] != '_';
 }
 
-// `_convolution` of a traced model -> the scripted spelling.
+// The spatial rank of a convolution from its stride list (a list stays a ListConstruct:
+// lists are mutable, so constant propagation leaves them alone); 0 when unknown.
+std::size_t conv_dims(Node* n, std::size_t stride_input) {
+  if (auto stride = torch::jit::toIValue(n->input(stride_input)); stride && stride->isIntList()) {
+    return stride->toIntList().size();
+  }
+  if (n->input(stride_input)->node()->kind() == c10::prim::ListConstruct) {
+    return n->input(stride_input)->node()->inputs().size();
+  }
+  return 0;
+}
+
+// `_convolution` and `_convolution_mode` (string padding) of a traced model -> the
+// scripted spelling.
 std::string canonical_type(Node* n) {
   std::string t = n->kind().toUnqualString();
   if (t == "_convolution" && n->inputs().size() > 6) {
     auto transposed = torch::jit::toIValue(n->input(6));
-    // The stride list gives the spatial rank (a list stays a ListConstruct: lists
-    // are mutable, so constant propagation leaves them alone).
-    std::size_t dims = 0;
-    if (auto stride = torch::jit::toIValue(n->input(3)); stride && stride->isIntList()) {
-      dims = stride->toIntList().size();
-    } else if (n->input(3)->node()->kind() == c10::prim::ListConstruct) {
-      dims = n->input(3)->node()->inputs().size();
+    const std::size_t dims = conv_dims(n, 3);
+    if (transposed && transposed->isBool() && dims >= 1 && dims <= 3) {
+      return std::string(transposed->toBool() ? "conv_transpose" : "conv") + std::to_string(dims) +
+             "d";
     }
-    if (transposed && transposed->isBool()) {
-      if (dims >= 1 && dims <= 3) {
-        return std::string(transposed->toBool() ? "conv_transpose" : "conv") +
-               std::to_string(dims) + "d";
-      }
-    }
+  }
+  if (t == "_convolution_mode" && n->inputs().size() > 3) {
+    const std::size_t dims = conv_dims(n, 3);
+    if (dims >= 1 && dims <= 3) return "conv" + std::to_string(dims) + "d";
   }
   return t;
 }

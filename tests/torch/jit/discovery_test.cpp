@@ -271,6 +271,29 @@ TEST(JitPlan, EdgesShareOneFakeQuantAndPatternsFuse) {
             p.to_json());
 }
 
+// Nightly N4 and N5: a traced string-padded conv (aten::_convolution_mode) is a conv2d,
+// named as in the scripted form; a tensor of one element (y.sum()) is never quantized.
+TEST(JitPlan, StringPaddedConvAndOneElementTensors) {
+  for (const std::string kind : {"scripted", "traced"}) {
+    SCOPED_TRACE(kind);
+    Quantizer q(load_fixture("samepad_" + kind + ".pt"), QuantizerConfig());
+    const QuantizationPlan p = q.plan(fixture_inputs("samepad"));
+    for (const char* conv : {"conv2d", "conv2d_1"}) {
+      const PlanPoint* w = find_point(p, PointKind::kOpState, conv, "weight");
+      ASSERT_NE(w, nullptr) << conv;
+      EXPECT_EQ(w->op_type, "conv2d");
+      EXPECT_FALSE(w->fake_quant.empty()) << conv;
+    }
+    const PlanPoint* x = find_point(p, PointKind::kOpInput, "mul", "0");
+    ASSERT_NE(x, nullptr);
+    EXPECT_FALSE(x->fake_quant.empty());
+    const PlanPoint* s = find_point(p, PointKind::kOpInput, "mul", "1");
+    EXPECT_TRUE(s == nullptr || s->fake_quant.empty());
+    const PlanPoint* sum = find_point(p, PointKind::kOpOutput, "sum", "0");
+    EXPECT_TRUE(sum == nullptr || sum->fake_quant.empty());
+  }
+}
+
 TEST(JitPlan, WarningsForUnmatchedKeysAndNonDividingBlocks) {
   const QuantizationPlan p = plan_of(R"(
 quantization_config:

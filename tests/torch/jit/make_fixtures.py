@@ -137,6 +137,20 @@ class Resid(nn.Module):
         return torch.relu(y - x)
 
 
+class SamePad(nn.Module):
+    """A string-padded conv (traced: aten::_convolution_mode), a numerically padded one, and
+    a product with a one-element tensor (never quantized)."""
+
+    def __init__(self):
+        super().__init__()
+        self.same = nn.Conv2d(3, 4, 3, padding="same")
+        self.pad1 = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.pad1(self.same(x))
+        return y * y.sum()
+
+
 def randomize_bn(model):
     # Non-trivial running statistics and affine parameters, so folding matters.
     g = torch.Generator().manual_seed(1)
@@ -194,6 +208,7 @@ def main():
     randomize_bn(convbn)
     save(out, "convbn", convbn, (torch.randn(2, 3, 5, 5),))
     save(out, "resid", Resid(), (torch.randn(3, 4),))
+    save(out, "samepad", SamePad(), (torch.randn(1, 3, 6, 6),))
     # Control flow survives only scripting.
     torch.jit.script(Branchy().eval()).save(os.path.join(out, "branchy_scripted.pt"))
 
