@@ -1,6 +1,7 @@
 // The shared fake-quantization point: observer, qparams, STE, state in buffers.
 #include "coreai_opt/torch/fake_quantize.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -19,16 +20,6 @@ float int_fq(float x, float s, int zp, int qmin, int qmax) {
   const float q = std::nearbyint(x / s) + static_cast<float>(zp);
   const float c = std::min(std::max(q, static_cast<float>(qmin)), static_cast<float>(qmax));
   return (c - static_cast<float>(zp)) * s;
-}
-
-template <class F>
-std::string error_text(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 FakeQuantize make_fq(const QuantizationSpec& spec, TensorRole role, const std::string& what = "t") {
@@ -99,13 +90,17 @@ TEST(FakeQuantizePoint, DynamicIsStatelessAndActivationOnly) {
   fq->enable_fake_quant(false);
   EXPECT_TRUE(torch::equal(fq->forward(a), a));
 
-  EXPECT_EQ(error_text([&] { make_fq(spec, TensorRole::kWeight, "fc.weight"); }),
-            "fc.weight: DynamicQParamsCalculator is only supported for activation quantization, "
-            "got quantization_target=CompressionTargetTensor.WEIGHT.");
+  EXPECT_THAT(
+      [&] { make_fq(spec, TensorRole::kWeight, "fc.weight"); },
+      ::testing::ThrowsMessage<InvalidArgumentError>(::testing::StrEq(
+          "fc.weight: DynamicQParamsCalculator is only supported for activation quantization, "
+          "got quantization_target=CompressionTargetTensor.WEIGHT.")));
   spec.float_range = {0.0, std::nullopt};
-  EXPECT_EQ(error_text([&] { make_fq(spec, TensorRole::kActivation, "relu_output"); }),
-            "relu_output: StatelessQParamsCalculatorBase requires float_range=[None, None]; got "
-            "[0.0, None]. Bounded ranges contradict the per-forward recompute contract.");
+  EXPECT_THAT([&] { make_fq(spec, TensorRole::kActivation, "relu_output"); },
+              ::testing::ThrowsMessage<InvalidArgumentError>(::testing::StrEq(
+                  "relu_output: StatelessQParamsCalculatorBase requires float_range=[None, None]; "
+                  "got [0.0, None]. Bounded ranges contradict the per-forward recompute "
+                  "contract.")));
 }
 
 TEST(FakeQuantizePoint, WorkedNumbersUint8Asymmetric) {
