@@ -1,6 +1,7 @@
 #include "coreai_opt/quantization/config.h"
 
 #include <regex>
+#include <set>
 #include <string>
 
 #include "config/path.h"
@@ -28,6 +29,34 @@ const std::optional<QuantizationSpec>* lookup(const SpecMap& map, const TensorKe
 const std::optional<QuantizationSpec>* lookup(const StateSpecMap& map, const std::string& key) {
   if (const auto* v = map.get(key)) return v;
   return map.get("*");
+}
+
+const std::optional<QuantizationSpec>* lookup(const StateSpecMap& map,
+                                              const std::vector<std::string>& names,
+                                              std::string* warning) {
+  const std::set<std::string> ids(names.begin(), names.end());
+  std::vector<std::string> matching;
+  const std::optional<QuantizationSpec>* last = nullptr;
+  for (const auto& [key, value] : map) {
+    if (ids.count(key) == 0) continue;
+    matching.push_back(key);
+    last = &value;
+  }
+  if (last == nullptr) return map.get("*");
+  if (matching.size() > 1 && warning != nullptr) {
+    // Python's list spelling: ['a', 'b'].
+    const auto list = [](const auto& items) {
+      std::string out = "[";
+      for (const auto& i : items) out += (out.size() > 1 ? ", '" : "'") + i + "'";
+      return out + "]";
+    };
+    std::vector<std::string> keys;
+    for (const auto& [key, value] : map) keys.push_back(key);
+    *warning = "Multiple spec keys matched for identifiers " + list(ids) + " against spec keys " +
+               list(keys) + ": " + list(matching) + ". Using the last matching key '" +
+               matching.back() + "'.";
+  }
+  return last;
 }
 
 namespace {

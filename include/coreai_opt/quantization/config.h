@@ -55,6 +55,13 @@ using StateSpecMap = detail::OrderedMap<std::string, std::optional<QuantizationS
 /// null) spec.
 const std::optional<QuantizationSpec>* lookup(const SpecMap& map, const TensorKey& key);
 const std::optional<QuantizationSpec>* lookup(const StateSpecMap& map, const std::string& key);
+/// Looks a state up under every local name it has (a shared parameter has one per owning
+/// module; reference 0.3.0 get_last_matching_spec): the last-declared key that is one of
+/// `names` wins, else `"*"`. When several keys match, `warning` (if given) receives the
+/// reference's text; otherwise it is left alone.
+const std::optional<QuantizationSpec>* lookup(const StateSpecMap& map,
+                                              const std::vector<std::string>& names,
+                                              std::string* warning = nullptr);
 
 /// QAT schedule, in optimizer steps: the observer runs for
 /// enable_observer <= step < disable_observer, fake quantization from

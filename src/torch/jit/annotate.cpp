@@ -122,6 +122,16 @@ class Annotator {
       type_of_[e.path] = e.type;
       canonical_[e.path] = e.canonical;
     }
+    // Every local name of every state tensor, over all the modules that hold it.
+    const auto add = [&](const std::string& path, const at::Tensor& t) {
+      if (!t.defined()) return;
+      const std::size_t dot = path.rfind('.');
+      auto& names = state_names_[t.unsafeGetTensorImpl()];
+      const std::string local = dot == std::string::npos ? path : path.substr(dot + 1);
+      if (std::find(names.begin(), names.end(), local) == names.end()) names.push_back(local);
+    };
+    for (const auto& p : root_.named_parameters(/*recurse=*/true)) add(p.name, p.value);
+    for (const auto& b : root_.named_buffers(/*recurse=*/true)) add(b.name, b.value);
   }
 
   Annotation run() {
@@ -456,9 +466,17 @@ class Annotator {
     if (!is_weighted(key.type) && key.type != "embedding") return;
     std::size_t weight_fq = SIZE_MAX;
     for (const StateInput& s : key.states) {
-      const auto* found = lookup(c.op_state_spec, s.local_name);
-      if (found == nullptr) continue;
       const at::Tensor t = submodule(root_, s.owner).attr(s.local_name).toTensor();
+      // A shared state is matched under every local name it has (reference 0.3.0).
+      std::vector<std::string> names{s.local_name};
+      if (auto it = state_names_.find(t.unsafeGetTensorImpl()); it != state_names_.end()) {
+        for (const auto& n : it->second)
+          if (n != s.local_name) names.push_back(n);
+      }
+      std::string several;
+      const auto* found = lookup(c.op_state_spec, names, &several);
+      if (!several.empty()) warn(several);
+      if (found == nullptr) continue;
       if (!at::isFloatingType(t.scalar_type())) continue;
       if (!found->has_value()) {
         add_point(op_point(PointKind::kOpState, key, s.local_name, rule), std::nullopt);
@@ -1195,6 +1213,7 @@ class Annotator {
   }
 
   const torch::jit::Module& root_;
+  std::unordered_map<const c10::TensorImpl*, std::vector<std::string>> state_names_;
   const AnalyzedGraph& a_;
   const std::unordered_map<const Value*, at::Tensor>& probe_;
   std::vector<ModuleEntry> tree_;

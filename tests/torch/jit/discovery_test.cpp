@@ -294,6 +294,40 @@ TEST(JitPlan, StringPaddedConvAndOneElementTensors) {
   }
 }
 
+// Row 25 of the 0.3.0 parity table: a state is matched under every local name it has.
+// fc.weight is also holder.w; both keys match, the last declared wins, with the
+// reference's warning, for both ops that read the tensor.
+TEST(JitPlan, StateSpecsMatchEveryLocalNameOfASharedState) {
+  for (const std::string kind : {"scripted", "traced"}) {
+    SCOPED_TRACE(kind);
+    Quantizer q(load_fixture("aliased_" + kind + ".pt"), yaml_config(R"(
+quantization_config:
+  global_config:
+    op_input_spec: null
+    op_output_spec: null
+    op_state_spec:
+      weight: {dtype: int8, granularity: {type: per_channel}}
+      w: {dtype: int4, granularity: {type: per_channel}}
+)"));
+    const QuantizationPlan p = q.plan(fixture_inputs("aliased"));
+    for (const char* op : {"linear", "linear_1"}) {
+      const PlanPoint* pt = nullptr;
+      for (const auto& x : p.points)
+        if (x.kind == PointKind::kOpState && x.op_name == op) pt = &x;
+      ASSERT_NE(pt, nullptr) << op;
+      ASSERT_TRUE(pt->spec.has_value()) << op;
+      EXPECT_EQ(pt->spec->dtype, DType::kInt4) << op;
+    }
+    bool warned = false;  // plan() reports its warnings in the plan
+    for (const auto& w : p.warnings) {
+      warned |= w ==
+                "Multiple spec keys matched for identifiers ['w', 'weight'] against spec keys "
+                "['weight', 'w']: ['weight', 'w']. Using the last matching key 'w'.";
+    }
+    EXPECT_TRUE(warned);
+  }
+}
+
 TEST(JitPlan, WarningsForUnmatchedKeysAndNonDividingBlocks) {
   const QuantizationPlan p = plan_of(R"(
 quantization_config:

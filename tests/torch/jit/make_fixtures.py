@@ -151,6 +151,19 @@ class SamePad(nn.Module):
         return y * y.sum()
 
 
+class Aliased(nn.Module):
+    """One weight under two local names, fc.weight and holder.w, read by two linears."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.holder = nn.Module()
+        self.holder.w = self.fc.weight
+
+    def forward(self, x):
+        return self.fc(x) + F.linear(x, self.holder.w)
+
+
 def randomize_bn(model):
     # Non-trivial running statistics and affine parameters, so folding matters.
     g = torch.Generator().manual_seed(1)
@@ -209,6 +222,7 @@ def main():
     save(out, "convbn", convbn, (torch.randn(2, 3, 5, 5),))
     save(out, "resid", Resid(), (torch.randn(3, 4),))
     save(out, "samepad", SamePad(), (torch.randn(1, 3, 6, 6),))
+    save(out, "aliased", Aliased(), (torch.randn(2, 4),))
     # Control flow survives only scripting.
     torch.jit.script(Branchy().eval()).save(os.path.join(out, "branchy_scripted.pt"))
 
