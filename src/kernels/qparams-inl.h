@@ -168,10 +168,6 @@ COREAI_OPT_HOST_DEVICE inline void observe_one(const ObserveConstants& k, bool i
   if (k.choose) choose_one(k.qparams, run_min, run_max, scale, zero_point, minval, scale_code);
 }
 
-/// 1 - c of the moving average, formed in double and rounded once, as a Python float
-/// scalar would be.
-inline float one_minus(float c) { return static_cast<float>(1.0 - static_cast<double>(c)); }
-
 /// The constants of a config or a step (host side, qparams.cpp).
 QParamsConstants qparams_constants(const QParamsConfig& config);
 ObserveConstants observe_constants(const ObserveStep& step);

@@ -81,11 +81,8 @@ void update_running_range(RangeCalculator calculator, float averaging_constant,
                           ParamPrecision precision, bool initialized, const float* new_min,
                           const float* new_max, std::size_t n, float* running_min,
                           float* running_max) {
-  detail::ObserveConstants k;
-  k.calculator = calculator;
-  k.averaging_constant = averaging_constant;
-  k.one_minus_c = detail::one_minus(averaging_constant);
-  k.precision = precision;
+  const detail::ObserveConstants k = detail::observe_constants(
+      ObserveStep{calculator, averaging_constant, FloatRange{}, precision, std::nullopt});
   for (std::size_t i = 0; i < n; ++i) {
     detail::update_one(k, initialized, new_min[i], new_max[i], running_min[i], running_max[i]);
   }
@@ -149,7 +146,8 @@ ObserveConstants observe_constants(const ObserveStep& s) {
   ObserveConstants k;
   k.calculator = s.calculator;
   k.averaging_constant = s.averaging_constant;
-  k.one_minus_c = one_minus(s.averaging_constant);
+  // 1 - c is formed in double and rounded once, as a Python float scalar would be.
+  k.one_minus_c = static_cast<float>(1.0 - static_cast<double>(s.averaging_constant));
   k.precision = s.precision;
   k.has_range_min = s.range.min.has_value();
   k.has_range_max = s.range.max.has_value();

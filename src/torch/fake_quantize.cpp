@@ -75,24 +75,11 @@ void place(FakeQuantizeTensors& t, const at::Device& device) {
   put(t.minval, device, at::kFloat);
 }
 
-// Observes x and recomputes the qparams (no gradient), all on x's device.
-void observe(const at::Tensor& x, FakeQuantizeTensors& t, const FakeQuantizeConfig& c,
-             const std::vector<std::int64_t>& block) {
+// One observer step over x into t's tensors (parameter-shaped, on x's device), with no
+// gradient: the observed range, the running-range update and the qparams.
+void observe_into(const at::Tensor& x, FakeQuantizeTensors& t, const FakeQuantizeConfig& c,
+                  const std::vector<std::int64_t>& block, bool initialized) {
   at::NoGradGuard no_grad;
-  const auto param_shape = kernels::param_shape(x.sizes().vec(), block);
-  const bool initialized = flag(t.state, kInitialized) != 0;
-  if (initialized && t.running_min.sizes().vec() != param_shape) {
-    throw InvalidArgumentError("fake quantization observed a tensor whose parameter shape " +
-                               c10::str(at::IntArrayRef(param_shape)) + " differs from the " +
-                               "one it was initialised with " + c10::str(t.running_min.sizes()));
-  }
-  if (!initialized) {
-    for (at::Tensor* p : {&t.running_min, &t.running_max, &t.scale, &t.zero_point, &t.minval}) {
-      p->resize_(param_shape);
-    }
-    t.zero_point.zero_();  // fp dtypes have neither; they stay 0
-    t.minval.zero_();
-  }
   kernels::ObserveStep step;
   step.calculator = calculator_for(c);
   step.averaging_constant = static_cast<float>(c.spec.averaging_constant);
@@ -107,13 +94,49 @@ void observe(const at::Tensor& x, FakeQuantizeTensors& t, const FakeQuantizeConf
   qc.dtype = c.spec.dtype;
   qc.scheme = c.spec.qscheme;
   qc.formulation = c.spec.qformulation;
-  qc.scale_kind = c.spec.effective_scale_dtype() ? kernels::ScaleKind::kE8M0 : kernels::ScaleKind::kFloat;
+  qc.scale_kind =
+      c.spec.effective_scale_dtype() ? kernels::ScaleKind::kE8M0 : kernels::ScaleKind::kFloat;
   qc.precision = step.precision;
   step.qparams = qc;
   ops::detail::ObserveTensors ot{t.running_min, t.running_max, t.scale, t.zero_point, t.minval};
   ops::detail::observe_step("coreai_opt::fake_quant_forward", x.detach(), block, step, initialized,
                             nullptr, ot);
+}
+
+// Observes x into the point's own tensors and marks its qparams valid.
+void observe(const at::Tensor& x, FakeQuantizeTensors& t, const FakeQuantizeConfig& c,
+             const std::vector<std::int64_t>& block) {
+  const auto param_shape = kernels::param_shape(x.sizes().vec(), block);
+  const bool initialized = flag(t.state, kInitialized) != 0;
+  if (initialized && t.running_min.sizes().vec() != param_shape) {
+    throw InvalidArgumentError("fake quantization observed a tensor whose parameter shape " +
+                               c10::str(at::IntArrayRef(param_shape)) + " differs from the " +
+                               "one it was initialised with " + c10::str(t.running_min.sizes()));
+  }
+  if (!initialized) {
+    for (at::Tensor* p : {&t.running_min, &t.running_max, &t.scale, &t.zero_point, &t.minval}) {
+      p->resize_(param_shape);
+    }
+    t.zero_point.zero_();  // fp dtypes have neither; they stay 0
+    t.minval.zero_();
+  }
+  observe_into(x, t, c, block, initialized);
   set_flag(t.state, kInitialized, 1);
+}
+
+// The qparams of x alone (the dynamic calculator), in temporaries of its parameter shape.
+FakeQuantizeTensors observe_stateless(const at::Tensor& x, const FakeQuantizeConfig& c,
+                                      const std::vector<std::int64_t>& block) {
+  const auto param_shape = kernels::param_shape(x.sizes().vec(), block);
+  const auto f32 = x.options().dtype(at::kFloat);
+  FakeQuantizeTensors now;
+  now.running_min = at::empty(param_shape, f32);
+  now.running_max = at::empty(param_shape, f32);
+  now.scale = at::empty(param_shape, f32);
+  now.zero_point = at::empty(param_shape, x.options().dtype(at::kInt));
+  now.minval = at::empty(param_shape, f32);
+  observe_into(x, now, c, block, /*initialized=*/false);
+  return now;
 }
 
 // The differentiable quantize-dequantize of x with the qparams in t.
@@ -259,10 +282,7 @@ at::Tensor fake_quant_forward(const at::Tensor& x, FakeQuantizeTensors& t,
     // empty, so the parameter shape may change from call to call (per-token scales of a
     // variable sequence length). The observer is always on.
     if (flag(t.state, kFakeQuantEnabled) == 0) return x;
-    FakeQuantizeTensors now = FakeQuantizeTensors::fresh();
-    place(now, x.device());
-    observe(x, now, config, block);
-    return fake_quantize_with(x, now, config, block);
+    return fake_quantize_with(x, observe_stateless(x, config, block), config, block);
   }
   if (flag(t.state, kObserverEnabled) != 0) observe(x, t, config, block);
   if (flag(t.state, kFakeQuantEnabled) == 0) return x;

@@ -650,10 +650,10 @@ void observe_step(const char* op, const Tensor& input, IntArrayRef block_size,
                 " must be a contiguous ", type, " tensor of ", np, " elements (parameter shape ",
                 IntArrayRef(v.param_shape()), "), got ", p.scalar_type(), " ", p.sizes());
   };
-  check(t.running_min, "running_min", at::kFloat);
-  check(t.running_max, "running_max", at::kFloat);
   TORCH_CHECK(t.running_min.defined() && t.running_max.defined(), op,
               ": running_min and running_max are required");
+  check(t.running_min, "running_min", at::kFloat);
+  check(t.running_max, "running_max", at::kFloat);
   if (step.qparams) {
     const bool is_int = !is_float(step.qparams->dtype);
     TORCH_CHECK(t.scale.defined() && (!is_int || (t.zero_point.defined() && t.minval.defined())),
@@ -680,11 +680,8 @@ void observe_impl(const Tensor& input, Tensor& running_min, Tensor& running_max,
                   Tensor& initialized, IntArrayRef block_size, c10::string_view calculator,
                   double averaging_constant, std::optional<double> range_min,
                   std::optional<double> range_max) {
+  // Devices, sizes and the initialized flag are checked by observe_step.
   constexpr const char* op = "coreai_opt::observe_";
-  check_float_dtype(input, "input");
-  check_device(op, running_min, "running_min", input, "the input");
-  check_device(op, running_max, "running_max", input, "the input");
-  check_device(op, initialized, "initialized", input, "the input");
   k::ObserveStep step;
   step.calculator = parse_calculator(calculator);
   step.averaging_constant = static_cast<float>(averaging_constant);
@@ -695,17 +692,10 @@ void observe_impl(const Tensor& input, Tensor& running_min, Tensor& running_max,
   } catch (const coreai_opt::Error& e) {
     TORCH_CHECK(false, "coreai_opt: ", e.what());
   }
-  TORCH_CHECK(initialized.numel() == 1 && initialized.scalar_type() == at::kBool,
-              "coreai_opt: initialized must be a bool tensor with one element");
   TORCH_CHECK(running_min.scalar_type() == running_max.scalar_type() &&
                   at::isFloatingType(running_min.scalar_type()),
               "coreai_opt: running_min and running_max must share one float dtype, got ",
               running_min.scalar_type(), " and ", running_max.scalar_type());
-  const k::BlockwiseView v = make_view(input.sizes(), block_size);
-  const int64_t np = v.num_params();
-  TORCH_CHECK(running_min.numel() == np && running_max.numel() == np,
-              "coreai_opt: running_min / running_max need ", np, " elements (parameter shape ",
-              IntArrayRef(v.param_shape()), ")");
   // The update runs in the running tensors' dtype, on float32 working copies when they
   // are of another dtype or layout (device ops: no host round trip either way).
   step.precision = precision_of(running_min.scalar_type());

@@ -7,7 +7,6 @@
 #include <torch/csrc/autograd/graph_task.h>
 #include <torch/library.h>
 
-#include <array>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -110,20 +109,11 @@ at::Tensor tensor_arg(const torch::jit::Stack* stack, std::size_t nargs, std::si
   return v.isTensor() ? v.toTensor() : at::Tensor();
 }
 
+// What an intercepted op is; each registered op gets the kernel of its kind (no name
+// matching per call).
 enum class Kind : std::uint8_t { kT, kAddmm, kMatmul, kAdd, kConv, kConvTranspose, kEmbedding };
 
-Kind kind_of(const c10::OperatorHandle& op) {
-  const std::string& name = op.schema().name();
-  if (name == "aten::t") return Kind::kT;
-  if (name == "aten::addmm") return Kind::kAddmm;
-  if (name == "aten::matmul") return Kind::kMatmul;
-  if (name == "aten::add_") return Kind::kAdd;
-  if (name == "aten::embedding") return Kind::kEmbedding;
-  if (name.rfind("aten::conv_transpose", 0) == 0) return Kind::kConvTranspose;
-  return Kind::kConv;
-}
-
-void intercept(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+void intercept(Kind kind, const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   // Everything below (the op, the fake-quants) runs without this key.
   c10::impl::ExcludeDispatchKeyGuard below(kKey);
   const std::size_t nargs = op.schema().arguments().size();
@@ -132,7 +122,6 @@ void intercept(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
     call(op, stack);
     return;
   }
-  const Kind kind = kind_of(op);
   std::shared_ptr<InterceptSite> site;
   std::size_t x_index = 0;
   switch (kind) {
@@ -191,8 +180,9 @@ void intercept(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   if (site->output) stack->back() = c10::IValue(quantize(site->output, stack->back().toTensor()));
 }
 
+template <Kind K>
 void intercept_boxed(const c10::OperatorHandle& op, c10::DispatchKeySet, torch::jit::Stack* stack) {
-  intercept(op, stack);
+  intercept(K, op, stack);
 }
 
 }  // namespace
@@ -209,16 +199,7 @@ bool register_intercept_site(const at::Tensor& weight, std::shared_ptr<Intercept
   return r.sites.emplace(key, std::move(e)).second;
 }
 
-void unregister_intercept_site(const at::Tensor& weight, const InterceptSite* site) {
-  Registry& r = registry();
-  std::unique_lock<std::shared_mutex> lock(r.mu);
-  auto it = r.sites.find({weight.unsafeGetTensorImpl(), site->family});
-  if (it != r.sites.end() && it->second.site.get() == site) r.sites.erase(it);
-}
-
 void enable_interception_on_this_thread() { c10::impl::tls_set_dispatch_key_included(kKey, true); }
-
-bool interception_enabled_on_this_thread() { return c10::impl::tls_is_dispatch_key_included(kKey); }
 
 }  // namespace coreai_opt::detail
 
@@ -231,12 +212,19 @@ void enable_stock_module_quantization_on_this_thread() {
 TORCH_LIBRARY_IMPL(_, DeferredInit, m) { m.fallback(torch::CppFunction::makeFallthrough()); }
 
 TORCH_LIBRARY_IMPL(aten, DeferredInit, m) {
-  const auto k = [] {
-    return torch::CppFunction::makeFromBoxedFunction<&coreai_opt::detail::intercept_boxed>();
-  };
-  for (const char* name : {"t", "addmm", "matmul", "add_.Tensor", "conv1d", "conv2d", "conv3d",
-                           "conv1d.padding", "conv2d.padding", "conv3d.padding", "conv_transpose1d",
-                           "conv_transpose2d.input", "conv_transpose3d.input", "embedding"}) {
-    m.impl(name, k());
+  using coreai_opt::detail::intercept_boxed;
+  using K = coreai_opt::detail::Kind;
+  m.impl("t", torch::CppFunction::makeFromBoxedFunction<&intercept_boxed<K::kT>>());
+  m.impl("addmm", torch::CppFunction::makeFromBoxedFunction<&intercept_boxed<K::kAddmm>>());
+  m.impl("matmul", torch::CppFunction::makeFromBoxedFunction<&intercept_boxed<K::kMatmul>>());
+  m.impl("add_.Tensor", torch::CppFunction::makeFromBoxedFunction<&intercept_boxed<K::kAdd>>());
+  for (const char* name :
+       {"conv1d", "conv2d", "conv3d", "conv1d.padding", "conv2d.padding", "conv3d.padding"}) {
+    m.impl(name, torch::CppFunction::makeFromBoxedFunction<&intercept_boxed<K::kConv>>());
   }
+  for (const char* name :
+       {"conv_transpose1d", "conv_transpose2d.input", "conv_transpose3d.input"}) {
+    m.impl(name, torch::CppFunction::makeFromBoxedFunction<&intercept_boxed<K::kConvTranspose>>());
+  }
+  m.impl("embedding", torch::CppFunction::makeFromBoxedFunction<&intercept_boxed<K::kEmbedding>>());
 }

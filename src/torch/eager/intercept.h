@@ -48,12 +48,7 @@ struct InterceptSite {
 /// registration lasts as long as the weight tensor (the model) lives, so a finalized model
 /// keeps its activation fake-quants after its Quantizer is gone.
 bool register_intercept_site(const at::Tensor& weight, std::shared_ptr<InterceptSite> site);
-/// Removes the registration of `site` (no-op when absent).
-void unregister_intercept_site(const at::Tensor& weight, const InterceptSite* site);
-
 /// Switches interception on for the calling thread, for good.
 void enable_interception_on_this_thread();
-/// Whether interception is on for the calling thread.
-bool interception_enabled_on_this_thread();
 
 }  // namespace coreai_opt::detail

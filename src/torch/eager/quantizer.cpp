@@ -796,9 +796,6 @@ class EagerBackend final : public coreai_opt::detail::QuantizerBackend {
   std::vector<Live> live;
   std::vector<std::shared_ptr<detail::EagerWeight>> weights;
   std::map<const torch::nn::Module*, std::shared_ptr<detail::FunctionalTable>> tables;
-  // Stock modules quantized at the dispatcher, by the weight their forward reads. The
-  // registrations outlive the backend (a finalized model keeps its activation fake-quants).
-  std::vector<std::pair<at::Tensor, std::shared_ptr<detail::InterceptSite>>> intercepts;
 };
 
 std::pair<Model, QuantizationPlan> EagerBackend::prepare(const Example& example) {
@@ -940,7 +937,8 @@ std::pair<Model, QuantizationPlan> EagerBackend::prepare(const Example& example)
   }
 
   // Stock modules' activations: their ops are found by their weights at the dispatcher,
-  // on this thread (and the threads LibTorch starts from it) from now on.
+  // on this thread (and the threads LibTorch starts from it) from now on. The
+  // registrations last as long as the weights (a finalized model keeps them).
   for (const auto& [host, site] : sites) {
     const at::Tensor& weight = a.walk.at(host).weight;
     if (!detail::register_intercept_site(weight, site)) {
@@ -948,7 +946,6 @@ std::pair<Model, QuantizationPlan> EagerBackend::prepare(const Example& example)
                   " is already the weight of a module of another prepared model; quantize a "
                   "copy of the model whose weights are its own");
     }
-    s.intercepts.emplace_back(weight, site);
   }
   if (!sites.empty()) detail::enable_interception_on_this_thread();
 
